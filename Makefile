@@ -1,0 +1,50 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+.PHONY: demo test lint typecheck layers pytest bench lock clean
+
+$(BIN)/uv:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (scoreline needs Python >= 3.11; set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.runtime: $(BIN)/uv requirements/runtime.lock pyproject.toml
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/runtime.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/dev.lock
+	@touch $@
+
+demo: $(VENV)/.runtime
+	$(BIN)/scoreline demo $(DEMO_DIR)
+
+test: $(VENV)/.dev lint typecheck layers pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+layers: $(VENV)/.dev
+	$(BIN)/lint-imports
+
+pytest: $(VENV)/.dev
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/orchestration.py
+
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --extra dev -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

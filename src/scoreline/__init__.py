@@ -1,0 +1,3 @@
+"""scoreline: self-hosted MLOps for batch inference."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from scoreline.cli.app import main
+
+main()

@@ -1,0 +1,235 @@
+"""The artifact store: bytes under one fsspec root (a local folder by default).
+
+Every object is written under a temporary name and then renamed, so a reader never sees half
+a file; a committed folder carries ``_manifest.json`` with the sha256 and size of each file,
+written last, and reads verify against it. Execution outputs live under
+``executions/<execution id>/<step>/<output>/``, so concurrent executions never share a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from scoreline.errors import ArtifactError
+
+MANIFEST = "_manifest.json"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored file: where it is (relative to its folder), its sha256 and size."""
+
+    path: str
+    sha256: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StoredFolder:
+    """A committed folder: its URI, its files, and a fingerprint of its whole content."""
+
+    uri: str
+    files: tuple[StoredObject, ...]
+
+    @property
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for f in self.files:
+            digest.update(f"{f.path}\0{f.sha256}\n".encode())
+        return digest.hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"uri": self.uri, "sha256": self.sha256, "files": [f.to_dict() for f in self.files]}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def execution_key(execution_id: str, step: str, *rest: str) -> str:
+    """The per-execution prefix of a step: ``executions/<id>/<step>/...``."""
+    return "/".join(["executions", execution_id, step, *rest])
+
+
+class ArtifactStore:
+    """Read and write artifacts under ``root`` (a folder path or an fsspec URI)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
+        self.is_local = "file" in _protocols(self.fs)
+        if self.is_local:
+            Path(self._root_path).mkdir(parents=True, exist_ok=True)
+
+    def uri(self, key: str) -> str:
+        """The URI of ``key`` under the root."""
+        return f"{self.root}/{key.strip('/')}"
+
+    # --- writing -------------------------------------------------------------------------
+
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Store ``data`` at ``key`` atomically."""
+        target = self._path(key)
+        self._write_atomically(target, lambda tmp: self._write_bytes(tmp, data))
+        return StoredObject(path=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def put_file(self, local: Path, key: str) -> StoredObject:
+        """Copy a local file to ``key`` atomically."""
+        target = self._path(key)
+        self._write_atomically(target, lambda tmp: self.fs.put_file(str(local), tmp))
+        return StoredObject(path=key, sha256=sha256_file(local), size=local.stat().st_size)
+
+    def commit_folder(self, local: Path, key: str) -> StoredFolder:
+        """Store the content of a local folder under ``key`` as one unit: files first, then
+        the manifest. On a local root the folder appears at once by a rename."""
+        files = tuple(
+            StoredObject(path=rel, sha256=sha256_file(local / rel), size=(local / rel).stat().st_size)
+            for rel in _relative_files(local)
+        )
+        manifest = json.dumps({"files": [f.to_dict() for f in files]}, indent=1).encode()
+        target = self._path(key)
+        if self.is_local:
+            if os.path.exists(target):
+                raise ArtifactError("already exists; outputs are never overwritten", where=target)
+            tmp = f"{target}.tmp-{secrets.token_hex(4)}"
+            shutil.copytree(local, tmp)
+            (Path(tmp) / MANIFEST).write_bytes(manifest)
+            os.rename(tmp, target)
+        else:
+            for f in files:
+                self.fs.put_file(str(local / f.path), f"{target}/{f.path}")
+            self._write_bytes(f"{target}/{MANIFEST}", manifest)
+        return StoredFolder(uri=self.uri(key), files=files)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def read_bytes(self, uri_or_key: str) -> bytes:
+        fs, path = self._resolve(uri_or_key)
+        try:
+            with fs.open(path, "rb") as handle:
+                return handle.read()  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise ArtifactError("artifact not found", where=uri_or_key) from None
+
+    def exists(self, uri_or_key: str) -> bool:
+        fs, path = self._resolve(uri_or_key)
+        return bool(fs.exists(path))
+
+    def folder(self, uri: str) -> StoredFolder:
+        """A committed folder with its manifest."""
+        data = json.loads(self.read_bytes(f"{uri.rstrip('/')}/{MANIFEST}"))
+        return StoredFolder(uri=uri, files=tuple(StoredObject(**f) for f in data["files"]))
+
+    def fetch(self, uri: str, dest: Path) -> None:
+        """Copy a file or folder (any fsspec URI or local path) into the local folder ``dest``,
+        verifying sha256 against the manifest of a committed folder."""
+        fs, path = self._resolve(uri)
+        dest.mkdir(parents=True, exist_ok=True)
+        if not fs.exists(path):
+            raise ArtifactError("input not found", where=uri,
+                                hint="check the path or the parameter that gives it")
+        if not fs.isdir(path):
+            fs.get_file(path, str(dest / Path(path).name))
+            return
+        manifest_path = f"{path.rstrip('/')}/{MANIFEST}"
+        if fs.exists(manifest_path):
+            folder = StoredFolder(
+                uri=uri,
+                files=tuple(StoredObject(**f) for f in json.loads(fs.cat_file(manifest_path))["files"]),
+            )
+            for f in folder.files:
+                local = dest / f.path
+                local.parent.mkdir(parents=True, exist_ok=True)
+                fs.get_file(f"{path.rstrip('/')}/{f.path}", str(local))
+                if sha256_file(local) != f.sha256:
+                    raise ArtifactError(f"sha256 mismatch for '{f.path}'", where=uri,
+                                        hint="the stored artifact was changed after it was written")
+        else:
+            for src in fs.find(path):
+                rel = os.path.relpath(src, path)
+                local = dest / rel
+                local.parent.mkdir(parents=True, exist_ok=True)
+                fs.get_file(src, str(local))
+
+    def fingerprint(self, uri: str) -> str:
+        """A sha256 of the content at ``uri`` (file or folder), for cache keys."""
+        fs, path = self._resolve(uri)
+        if not fs.exists(path):
+            raise ArtifactError("input not found", where=uri)
+        if fs.isdir(path):
+            manifest_path = f"{path.rstrip('/')}/{MANIFEST}"
+            if fs.exists(manifest_path):
+                return self.folder(uri).sha256
+            digest = hashlib.sha256()
+            for src in sorted(fs.find(path)):
+                digest.update(os.path.relpath(src, path).encode() + b"\0")
+                digest.update(_hash_stream(fs, src).encode())
+            return digest.hexdigest()
+        return _hash_stream(fs, path)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        if ".." in Path(key).parts or key.startswith("/"):
+            raise ArtifactError("artifact keys must be relative and stay under the root",
+                                where=key)
+        return f"{self._root_path.rstrip('/')}/{key.strip('/')}"
+
+    def _resolve(self, uri_or_key: str) -> tuple[Any, str]:
+        if "://" in uri_or_key or uri_or_key.startswith("/"):
+            return fsspec.core.url_to_fs(uri_or_key)  # type: ignore[no-any-return]
+        return self.fs, self._path(uri_or_key)
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        with self.fs.open(path, "wb") as handle:
+            handle.write(data)
+
+    def _write_atomically(self, target: str, write: Any) -> None:
+        if not self.is_local:
+            write(target)  # an object store PUT is atomic already
+            return
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{target}.tmp-{secrets.token_hex(4)}"
+        try:
+            write(tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return tuple(protocol) if isinstance(protocol, tuple | list) else (protocol,)
+
+
+def _relative_files(root: Path) -> Iterator[str]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path.relative_to(root).as_posix()
+
+
+def _hash_stream(fs: Any, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""The ``scoreline`` command: thin parsing and rendering over :mod:`scoreline.client`."""

@@ -1,0 +1,129 @@
+"""The ``scoreline`` command. Heavy modules are imported inside commands so ``--help`` is
+fast; errors print one line (``--verbose`` adds the traceback)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from scoreline import __version__
+from scoreline.cli import render
+from scoreline.cli.executions import app as executions_app
+from scoreline.cli.executions import print_execution
+from scoreline.cli.listing import events_app, pipelines_app
+from scoreline.cli.state import client, options
+
+app = typer.Typer(
+    name="scoreline",
+    help="Self-hosted MLOps for batch inference: pipelines, registry, monitoring, triggers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(executions_app, name="executions")
+app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(events_app, name="events")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"scoreline {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    project: Annotated[Path | None, typer.Option(
+        "--project", envvar="SCORELINE_PROJECT", help="Project folder (default: found from "
+        "the current folder upwards).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    options.project = project
+    options.verbose = verbose
+
+
+@app.command()
+def run(
+    pipeline: str,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="Override a parameter: -p Name=Value (repeatable).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Run here until it ends.")] = False,
+    token: Annotated[str | None, typer.Option(
+        "--client-request-token", help="Idempotency token: a repeated start returns the "
+        "first execution.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the execution as JSON.")] = False,
+) -> None:
+    """Start an execution of PIPELINE (detached unless --wait)."""
+    c = client()
+    execution = c.start(pipeline, _parse_params(param or []), wait=wait,
+                        client_request_token=token)
+    steps = c.steps(execution.id) if wait else []
+    if as_json:
+        render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})
+    elif wait:
+        print_execution(execution, steps)
+    else:
+        render.console.print(f"Started execution [bold]{execution.id}[/bold] of {pipeline}; "
+                             f"follow it with `scoreline executions show {execution.id}`")
+    if wait and execution.status != "Succeeded":
+        raise typer.Exit(1)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    from scoreline.errors import ParameterError
+
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"'{pair}' is not Name=Value", where="-p")
+        values[name.strip()] = value
+    return values
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path | None, typer.Argument(
+        help="Folder for the demo project (default: a new temporary folder).")] = None,
+) -> None:
+    """Run the bundled example end to end and print a summary."""
+    from scoreline.cli.demo import run_demo
+
+    run_demo(directory)
+
+
+@app.command("_orchestrate", hidden=True)
+def orchestrate(execution_id: str) -> None:
+    """Drive an execution (started detached by `run`)."""
+    client().run_execution(execution_id)
+
+
+def main() -> None:
+    """Entry point: run the command, turning scoreline's errors into one line and exit 1."""
+    from scoreline.errors import ScorelineError
+
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=sys.argv[1:], prog_name="scoreline", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        render.errors.print("Aborted.")
+        sys.exit(1)
+    except click.ClickException as exc:
+        render.errors.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+        sys.exit(1)
+    except ScorelineError as exc:
+        if options.verbose:
+            traceback.print_exc()
+        render.errors.print(f"error: {exc.line()}", highlight=False, markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,112 @@
+"""``scoreline executions list|show|logs|retry|stop``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from scoreline.cli import render
+from scoreline.cli.state import client
+
+app = typer.Typer(help="Inspect and control pipeline executions.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
+
+
+@app.command("list")
+def list_executions(
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List executions, newest first."""
+    c = client()
+    c.recover()
+    records = c.executions(pipeline=pipeline, status=status, limit=limit)
+    if as_json:
+        render.print_json([r.to_dict() for r in records])
+        return
+    render.table(
+        None,
+        ["Execution", "Pipeline", "Version", "Status", "Started", "Duration", "Reason"],
+        [(r.id, r.pipeline_name, r.pipeline_version, render.status(r.status),
+          render.when(r.created_at), render.duration(r.created_at, r.ended_at),
+          r.failure_reason or "") for r in records],
+    )
+
+
+@app.command("show")
+def show(execution_id: str, as_json: JsonFlag = False) -> None:
+    """Show an execution, its parameters and its steps."""
+    c = client()
+    c.recover()
+    execution = c.execution(execution_id)
+    steps = c.steps(execution_id)
+    if as_json:
+        render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})
+        return
+    print_execution(execution, steps)
+
+
+def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
+    """An execution header and its step table (also used by ``run --wait``)."""
+    render.console.print(
+        f"Execution [bold]{execution.id}[/bold] of {execution.pipeline_name} "
+        f"v{execution.pipeline_version}: {render.status(execution.status)}"
+        + (f" — {execution.failure_reason}" if execution.failure_reason else "")
+    )
+    if execution.parameters:
+        params = ", ".join(f"{k}={v}" for k, v in execution.parameters.items())
+        render.console.print(f"Parameters: {params}", highlight=False)
+    render.table(
+        None,
+        ["Step", "Kind", "Status", "Attempt", "Duration", "Details"],
+        [(s.step_name, s.step_kind, render.status(s.status), s.attempt,
+          render.duration(s.started_at, s.ended_at), _details(s)) for s in steps],
+    )
+
+
+def _details(step) -> str:  # type: ignore[no-untyped-def]
+    if step.cache_hit_source is not None:
+        return f"cache hit (from step execution {step.cache_hit_source})"
+    if step.failure_reason:
+        return str(step.failure_reason)
+    if "outcome" in step.metadata:
+        return f"condition {'true' if step.metadata['outcome'] else 'false'}"
+    return ", ".join(sorted(step.outputs))
+
+
+@app.command("logs")
+def logs(
+    execution_id: str,
+    step: Annotated[str | None, typer.Option("--step", help="Only this step.")] = None,
+) -> None:
+    """Print the captured output of an execution's steps."""
+    for log in client().logs(execution_id, step):
+        render.console.rule(f"{log.step_name} (attempt {log.attempt})")
+        render.console.out(log.text.rstrip("\n"), highlight=False)
+
+
+@app.command("retry")
+def retry(
+    execution_id: str,
+    wait: Annotated[bool, typer.Option("--wait", help="Run here until it ends.")] = False,
+) -> None:
+    """Run the failed, stopped and not-run steps of an ended execution again."""
+    c = client()
+    execution = c.retry(execution_id, wait=wait)
+    if wait:
+        print_execution(execution, c.steps(execution.id))
+        if execution.status != "Succeeded":
+            raise typer.Exit(1)
+    else:
+        render.console.print(f"Retrying execution {execution.id}")
+
+
+@app.command("stop")
+def stop(execution_id: str) -> None:
+    """Stop a running execution: running steps are terminated, the rest do not run."""
+    execution = client().stop(execution_id)
+    render.console.print(f"Execution {execution.id}: {render.status(execution.status)}")

@@ -1,0 +1,57 @@
+"""Printing: rich tables on a terminal, stable JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+STATUS_STYLE = {
+    "Succeeded": "green",
+    "Failed": "red",
+    "Executing": "yellow",
+    "Starting": "yellow",
+    "Stopping": "magenta",
+    "Stopped": "magenta",
+    "Skipped": "dim",
+    "NotRun": "dim",
+}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def status(value: str | None) -> str:
+    if not value:
+        return ""
+    style = STATUS_STYLE.get(value)
+    return f"[{style}]{value}[/{style}]" if style else value
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return ""
+    seconds = (end - start).total_seconds()
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*("" if v is None else str(v) for v in row))
+    console.print(grid)

@@ -1,0 +1,233 @@
+"""One façade over a project, used by the command line, the UI and Python users.
+
+Example::
+
+    from scoreline.client import Client
+
+    client = Client.open("my-project")
+    execution = client.start("TrainingPipeline", {"AccuracyMseThreshold": "7.5"}, wait=True)
+    print(execution.status)
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from scoreline.artifacts import ArtifactStore
+from scoreline.engine import Orchestrator, recover_lost_executions
+from scoreline.errors import DefinitionError, NotFoundError, StateError
+from scoreline.pipeline.loader import load_file
+from scoreline.pipeline.model import PipelineDefinition
+from scoreline.settings import Project, load_project
+from scoreline.store import (
+    EventRecord,
+    ExecutionRecord,
+    MetadataStore,
+    PipelineVersionRecord,
+    StepRecord,
+)
+from scoreline.types import ExecutionStatus
+
+
+def current_user() -> str:
+    """The actor recorded on writes: ``$SCORELINE_USER`` or the login name."""
+    return os.environ.get("SCORELINE_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class StepLog:
+    step_name: str
+    attempt: int
+    text: str
+
+
+class Client:
+    """Everything a user can do with a project, without a server."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    @classmethod
+    def open(cls, project_dir: str | Path | None = None) -> Client:
+        return cls(load_project(Path(project_dir) if project_dir else None))
+
+    @cached_property
+    def store(self) -> MetadataStore:
+        return MetadataStore(self.project.store_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.project.artifact_root)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def recover(self) -> list[ExecutionRecord]:
+        """Close executions whose orchestrator died (see :mod:`scoreline.engine.recovery`)."""
+        return recover_lost_executions(self.store, self.project.settings.lease_seconds)
+
+    # --- pipelines -----------------------------------------------------------------------
+
+    def definitions(self) -> dict[str, PipelineDefinition]:
+        """The pipelines declared in the project's files, by name."""
+        found: dict[str, PipelineDefinition] = {}
+        origin: dict[str, Path] = {}
+        for path in self.project.pipeline_files():
+            for definition in load_file(path):
+                if definition.name in found:
+                    raise DefinitionError(
+                        f"pipeline '{definition.name}' is also defined in {origin[definition.name]}",
+                        where=str(path),
+                    )
+                found[definition.name] = definition
+                origin[definition.name] = path
+        return found
+
+    def definition(self, name: str) -> PipelineDefinition:
+        definitions = self.definitions()
+        if name not in definitions:
+            known = ", ".join(sorted(definitions)) or "none"
+            raise NotFoundError(f"no pipeline named '{name}' in the project",
+                                hint=f"declared pipelines: {known}")
+        return definitions[name]
+
+    def register(self, definition: PipelineDefinition) -> tuple[PipelineVersionRecord, bool]:
+        """Store a definition as the pipeline's next version unless it is unchanged."""
+        return self.store.register_pipeline(definition.to_dict(), current_user())
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        """Declared and registered pipelines with their latest registered version."""
+        registered = {p.name: p for p in self.store.list_pipelines()}
+        rows = []
+        for name in sorted(set(self.definitions()) | set(registered)):
+            record = registered.get(name)
+            rows.append({
+                "name": name,
+                "declared": name in self.definitions(),
+                "latest_version": record.latest_version if record else None,
+                "updated_at": record.to_dict()["updated_at"] if record else None,
+            })
+        return rows
+
+    # --- executions ----------------------------------------------------------------------
+
+    def start(
+        self,
+        pipeline: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        wait: bool = False,
+        client_request_token: str | None = None,
+    ) -> ExecutionRecord:
+        """Start an execution of the project's current definition of ``pipeline``. With
+        ``wait`` it runs here and returns when it ends; otherwise a detached orchestrator
+        process runs it. A repeated ``client_request_token`` returns the first execution."""
+        definition = self.definition(pipeline)
+        values = definition.resolve_parameters(parameters)
+        version, _ = self.register(definition)
+        orchestrator = self._orchestrator() if wait else None
+        execution, created = self.store.create_execution(
+            version, dict(values), started_by=current_user(),
+            owner=orchestrator.owner if orchestrator else None,
+            client_request_token=client_request_token,
+        )
+        if not created:
+            return execution
+        if orchestrator is not None:
+            return orchestrator.run(execution.id)
+        self._spawn(execution.id)
+        return execution
+
+    def run_execution(self, execution_id: str) -> ExecutionRecord:
+        """Drive an execution in this process (used by detached orchestrators)."""
+        return self._orchestrator().run(execution_id)
+
+    def retry(self, execution_id: str, *, wait: bool = False) -> ExecutionRecord:
+        """Run again the failed, stopped and not-run steps of an ended execution."""
+        self.recover()
+        execution = self.store.get_execution(execution_id)
+        if execution.status not in (ExecutionStatus.FAILED.value, ExecutionStatus.STOPPED.value):
+            raise StateError(f"execution {execution_id} is {execution.status}",
+                             hint="only Failed or Stopped executions can be retried")
+        self.store.set_execution_status(execution_id, ExecutionStatus.EXECUTING)
+        if wait:
+            return self.run_execution(execution_id)
+        self._spawn(execution_id)
+        return self.store.get_execution(execution_id)
+
+    def stop(self, execution_id: str) -> ExecutionRecord:
+        """Ask the execution's orchestrator to stop it (or close it if its orchestrator is
+        gone)."""
+        record = self.store.request_stop(execution_id)
+        self.recover()
+        return self.store.get_execution(record.id)
+
+    def execution(self, execution_id: str) -> ExecutionRecord:
+        return self.store.get_execution(execution_id)
+
+    def executions(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[ExecutionRecord]:
+        return self.store.list_executions(pipeline=pipeline, status=status, limit=limit)
+
+    def steps(self, execution_id: str) -> list[StepRecord]:
+        self.store.get_execution(execution_id)
+        return self.store.get_steps(execution_id)
+
+    def logs(self, execution_id: str, step: str | None = None) -> list[StepLog]:
+        """The captured output of each step (or one step) of an execution."""
+        steps = self.steps(execution_id)
+        if step is not None:
+            steps = [s for s in steps if s.step_name == step]
+            if not steps:
+                raise NotFoundError(f"execution {execution_id} has no step '{step}'")
+        logs = []
+        for s in steps:
+            if not s.log_uri:
+                continue
+            try:
+                text = self.artifacts.read_bytes(s.log_uri).decode("utf-8", errors="replace")
+            except Exception:
+                text = f"(log not available at {s.log_uri})"
+            logs.append(StepLog(s.step_name, s.attempt, text))
+        return logs
+
+    def events(
+        self,
+        *,
+        execution_id: str | None = None,
+        detail_type: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        return self.store.list_events(execution_id=execution_id, detail_type=detail_type,
+                                      after_seq=after_seq, limit=limit)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _orchestrator(self) -> Orchestrator:
+        self.recover()
+        return Orchestrator(
+            self.store, self.artifacts, self.project.root, self.project.work_dir,
+            max_workers=self.project.settings.executor.max_workers,
+        )
+
+    def _spawn(self, execution_id: str) -> None:
+        """Start a detached orchestrator process for an execution."""
+        log_dir = self.project.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / f"orchestrator-{execution_id}.log").open("ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "scoreline", "--project", str(self.project.root),
+                 "_orchestrate", execution_id],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, cwd=self.project.root,
+            )

@@ -1,0 +1,65 @@
+"""The running execution as seen by expressions: parameters, variables, outputs, files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scoreline.artifacts import ArtifactStore
+from scoreline.errors import StepError
+from scoreline.pipeline.expressions import Scalar
+from scoreline.pipeline.model import PipelineDefinition
+from scoreline.store.records import ExecutionRecord, StepRecord
+
+
+class ExecutionContext:
+    """Implements :class:`scoreline.pipeline.expressions.Resolver` for one execution."""
+
+    def __init__(
+        self,
+        execution: ExecutionRecord,
+        definition: PipelineDefinition,
+        artifacts: ArtifactStore,
+        project_root: Path,
+        steps: dict[str, StepRecord],
+    ) -> None:
+        self.execution = execution
+        self.definition = definition
+        self.artifacts = artifacts
+        self.project_root = project_root
+        self.steps = steps
+
+    def parameter(self, name: str) -> Scalar:
+        return self.execution.parameters[name]  # type: ignore[no-any-return]
+
+    def execution_variable(self, name: str) -> str:
+        if name == "PIPELINE_EXECUTION_ID":
+            return self.execution.id
+        if name == "PIPELINE_NAME":
+            return self.execution.pipeline_name
+        if name == "START_DATETIME":
+            return self.execution.created_at.isoformat().replace("+00:00", "Z")
+        return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def step_output(self, step: str, output: str) -> str:
+        record = self.steps.get(step)
+        if record is None or output not in record.outputs:
+            raise StepError(f"output '{output}' of step '{step}' is not available")
+        return str(record.outputs[output]["uri"])
+
+    def property_file(self, step: str, name: str) -> Any:
+        spec = next(pf for pf in self.definition.step(step).declared_property_files()
+                    if pf.name == name)
+        uri = f"{self.step_output(step, spec.output)}/{spec.path}"
+        try:
+            return json.loads(self.artifacts.read_bytes(uri))
+        except json.JSONDecodeError as exc:
+            raise StepError(f"property file is not valid JSON ({exc.msg})", where=uri) from None
+
+    def resolve_location(self, value: str) -> str:
+        """An input given as a path: relative paths are relative to the project root."""
+        if "://" in value or value.startswith("/"):
+            return value
+        return str((self.project_root / value).resolve())

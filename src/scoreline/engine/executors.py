@@ -1,0 +1,159 @@
+"""Executors run a :class:`Task` and return a :class:`TaskResult`; they never touch the
+metadata store. Executors are pluggable by short name (DESIGN §3 rule 4)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from scoreline.artifacts import ArtifactStore
+from scoreline.engine.tasks import Task, TaskResult
+from scoreline.errors import ConfigError, ScorelineError
+
+EXECUTORS: dict[str, str] = {"local": "scoreline.engine.executors:LocalExecutor"}
+
+LOG_TAIL_LINES = 40
+STOP_GRACE_SECONDS = 10.0
+
+
+class Executor(Protocol):
+    """Runs tasks. ``on_process`` is called with a description of the started process."""
+
+    def run(
+        self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
+    ) -> TaskResult: ...
+
+
+def executor_class(kind: str) -> type[Executor]:
+    target = EXECUTORS.get(kind)
+    if target is None:
+        raise ConfigError(f"unknown executor '{kind}'", where="scoreline.yaml: executor.kind",
+                          hint=f"known executors: {', '.join(sorted(EXECUTORS))}")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+class LocalExecutor:
+    """Runs each task as a subprocess in its own process group on this machine."""
+
+    def __init__(self, hostname: str = "") -> None:
+        self.hostname = hostname or os.uname().nodename
+
+    def run(
+        self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
+    ) -> TaskResult:
+        work = Path(task.work_dir)
+        log_path = work / "log.txt"
+        artifacts = ArtifactStore(task.artifact_root)
+        try:
+            self._stage(task, artifacts)
+        except ScorelineError as exc:
+            return TaskResult(outcome="failed", failure_reason=f"input staging failed: {exc}",
+                              error_source="user")
+        except Exception as exc:  # scoreline's own fault, kept apart from the user's
+            return TaskResult(outcome="failed", failure_reason=f"scoreline error: {exc!r}",
+                              error_detail=traceback.format_exc(), error_source="system")
+        outcome, exit_code = self._execute(task, log_path, cancel, on_process)
+        log_uri = self._store_log(artifacts, task, log_path)
+        tail = _tail(log_path)
+        if outcome == "stopped":
+            return TaskResult(outcome="stopped", log_uri=log_uri, exit_code=exit_code,
+                              failure_reason="stopped on request", error_detail=tail)
+        if outcome == "timeout":
+            return TaskResult(outcome="failed", log_uri=log_uri, exit_code=exit_code,
+                              failure_reason=f"timed out after {task.timeout_seconds:g} s",
+                              error_detail=tail, error_source="user")
+        if exit_code != 0:
+            last = _last_line(tail) or "no output"
+            return TaskResult(outcome="failed", log_uri=log_uri, exit_code=exit_code,
+                              failure_reason=f"script exited with code {exit_code}: {last}",
+                              error_detail=tail, error_source="user")
+        try:
+            outputs = {
+                name: artifacts.commit_folder(work / "output" / name, key).to_dict()
+                for name, key in task.outputs.items()
+            }
+        except Exception as exc:
+            return TaskResult(outcome="failed", log_uri=log_uri, exit_code=exit_code,
+                              failure_reason=f"scoreline error committing outputs: {exc}",
+                              error_detail=traceback.format_exc(), error_source="system")
+        return TaskResult(outcome="succeeded", outputs=outputs, log_uri=log_uri,
+                          exit_code=exit_code)
+
+    def _stage(self, task: Task, artifacts: ArtifactStore) -> None:
+        work = Path(task.work_dir)
+        for name, uri in task.inputs.items():
+            artifacts.fetch(uri, work / "input" / name)
+        for name in task.outputs:
+            (work / "output" / name).mkdir(parents=True, exist_ok=True)
+
+    def _execute(
+        self,
+        task: Task,
+        log_path: Path,
+        cancel: threading.Event,
+        on_process: Callable[[str], None],
+    ) -> tuple[str, int | None]:
+        env = {**os.environ, **task.environment, "SCORELINE_STEP_TOKEN": task.token,
+               "PYTHONUNBUFFERED": "1"}
+        deadline = time.monotonic() + task.timeout_seconds if task.timeout_seconds else None
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                task.command, cwd=task.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+            on_process(f"{self.hostname}:{proc.pid}")
+            while True:
+                try:
+                    return "exited", proc.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    pass
+                if cancel.is_set():
+                    return "stopped", _terminate(proc)
+                if deadline is not None and time.monotonic() > deadline:
+                    return "timeout", _terminate(proc)
+
+    def _store_log(self, artifacts: ArtifactStore, task: Task, log_path: Path) -> str | None:
+        if not log_path.exists() or not task.log_key:
+            return None
+        artifacts.put_file(log_path, task.log_key)
+        return artifacts.uri(task.log_key)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM the step's process group, then SIGKILL after a grace period."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return proc.poll()
+    try:
+        return proc.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    if not path.exists():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(size - 64 * 1024, 0))
+        text = handle.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()[:500]
+    return ""

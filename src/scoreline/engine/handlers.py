@@ -1,0 +1,211 @@
+"""What the orchestrator does for each step kind.
+
+Task kinds (``processing``, ``training``) become a :class:`Task` for an executor; inline kinds
+(``condition``, ``fail``) are decided by the orchestrator itself. Handlers are registered by
+kind name and imported lazily, like every pluggable part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from scoreline.artifacts import execution_key, sha256_file
+from scoreline.engine.context import ExecutionContext
+from scoreline.engine.tasks import Task
+from scoreline.errors import StepError
+from scoreline.pipeline.conditions import check, describe
+from scoreline.pipeline.expressions import evaluate
+from scoreline.pipeline.steps import ConditionStep, FailStep, ScriptStep, StepBase, TrainingStep
+
+HANDLERS: dict[str, str] = {
+    "processing": "scoreline.engine.handlers:ScriptHandler",
+    "training": "scoreline.engine.handlers:TrainingHandler",
+    "condition": "scoreline.engine.handlers:ConditionHandler",
+    "fail": "scoreline.engine.handlers:FailHandler",
+}
+
+
+@dataclass(frozen=True)
+class InlineResult:
+    """Outcome of an inline step: metadata to record, and for ``fail`` the message."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fail_message: str | None = None
+    branch_taken: bool | None = None
+
+
+class TaskHandler(Protocol):
+    """Turns a step into a task for an executor."""
+
+    def build_task(self, step: Any, ctx: ExecutionContext, attempt: int, work_dir: Path) -> Task:
+        ...
+
+    def cache_material(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]: ...
+
+
+class InlineHandler(Protocol):
+    """Decides a step inside the orchestrator."""
+
+    def run_inline(self, step: Any, ctx: ExecutionContext) -> InlineResult: ...
+
+
+def handler_for(step: StepBase) -> TaskHandler | InlineHandler:
+    target = HANDLERS.get(step.kind)
+    if target is None:
+        raise StepError(f"no handler for step kind '{step.kind}'", where=f"step '{step.name}'")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)()  # type: ignore[no-any-return]
+
+
+def _env_name(name: str) -> str:
+    return name.upper()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+class ScriptHandler:
+    """Processing steps: a Python script with input/output folders (DESIGN §5)."""
+
+    def build_task(
+        self, step: ScriptStep, ctx: ExecutionContext, attempt: int, work_dir: Path
+    ) -> Task:
+        script = self._script(step, ctx)
+        inputs = {name: self._input_uri(name, value, ctx, step)
+                  for name, value in step.inputs.items()}
+        env: dict[str, str] = {
+            "SCORELINE_EXECUTION_ID": ctx.execution.id,
+            "SCORELINE_PIPELINE": ctx.execution.pipeline_name,
+            "SCORELINE_STEP": step.name,
+            "SCORELINE_ATTEMPT": str(attempt),
+            "SCORELINE_PROJECT_DIR": str(ctx.project_root),
+            "SCORELINE_PARAMETERS": json.dumps(ctx.execution.parameters, sort_keys=True),
+        }
+        for name in inputs:
+            env[f"SCORELINE_INPUT_{_env_name(name)}"] = str(work_dir / "input" / name)
+        for name in step.declared_outputs():
+            env[f"SCORELINE_OUTPUT_{_env_name(name)}"] = str(work_dir / "output" / name)
+        env.update({k: _text(v) for k, v in evaluate(step.environment, ctx).items()})
+        env.update(self.extra_environment(step, ctx, work_dir))
+        args = [_text(a) for a in evaluate(step.arguments, ctx)] + self.extra_arguments(step, ctx)
+        return Task(
+            execution_id=ctx.execution.id,
+            step_name=step.name,
+            attempt=attempt,
+            command=[sys.executable, str(script), *args],
+            environment=env,
+            cwd=str(work_dir),
+            work_dir=str(work_dir),
+            artifact_root=ctx.artifacts.root,
+            inputs=inputs,
+            outputs={name: execution_key(ctx.execution.id, step.name, name)
+                     for name in step.declared_outputs()},
+            log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
+            timeout_seconds=step.timeout_seconds,
+            token=f"{ctx.execution.id}/{step.name}/{attempt}",
+        )
+
+    def cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
+        """Everything that determines the step's result: script and input content, and the
+        resolved configuration (DESIGN §5 caching)."""
+        return {
+            "kind": step.kind,
+            "script_sha256": sha256_file(self._script(step, ctx)),
+            "inputs": {name: ctx.artifacts.fingerprint(self._input_uri(name, value, ctx, step))
+                       for name, value in sorted(step.inputs.items())},
+            "outputs": sorted(step.declared_outputs()),
+            "arguments": evaluate(step.arguments, ctx),
+            "environment": evaluate(step.environment, ctx),
+            **self.extra_cache_material(step, ctx),
+        }
+
+    def extra_environment(
+        self, step: ScriptStep, ctx: ExecutionContext, work_dir: Path
+    ) -> dict[str, str]:
+        return {}
+
+    def extra_arguments(self, step: ScriptStep, ctx: ExecutionContext) -> list[str]:
+        return []
+
+    def extra_cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
+        return {}
+
+    def _script(self, step: ScriptStep, ctx: ExecutionContext) -> Path:
+        path = (ctx.project_root / step.script).resolve()
+        if not path.is_file():
+            raise StepError(f"script '{step.script}' not found", where=f"step '{step.name}'",
+                            hint=f"paths are relative to the project root {ctx.project_root}")
+        return path
+
+    def _input_uri(self, name: str, value: Any, ctx: ExecutionContext, step: StepBase) -> str:
+        resolved = evaluate(value, ctx)
+        if not isinstance(resolved, str) or not resolved:
+            raise StepError(f"input '{name}' resolved to {resolved!r}, not a path or URI",
+                            where=f"step '{step.name}'")
+        return ctx.resolve_location(resolved)
+
+
+class TrainingHandler(ScriptHandler):
+    """Training steps: the processing contract plus SageMaker's training names."""
+
+    def extra_environment(
+        self, step: TrainingStep, ctx: ExecutionContext, work_dir: Path  # type: ignore[override]
+    ) -> dict[str, str]:
+        hps = {k: _text(v) for k, v in evaluate(step.hyperparameters, ctx).items()}
+        env = {f"SM_CHANNEL_{_env_name(n)}": str(work_dir / "input" / n) for n in step.inputs}
+        env.update(
+            SM_CHANNELS=json.dumps(sorted(step.inputs)),
+            SM_MODEL_DIR=str(work_dir / "output" / "model"),
+            SM_HPS=json.dumps(hps, sort_keys=True),
+            SM_CURRENT_HOST="algo-1",
+            SM_HOSTS=json.dumps(["algo-1"]),
+            SM_NUM_CPUS=str(os.cpu_count() or 1),
+        )
+        if "output" in step.declared_outputs():
+            env["SM_OUTPUT_DATA_DIR"] = str(work_dir / "output" / "output")
+        return env
+
+    def extra_arguments(self, step: TrainingStep, ctx: ExecutionContext) -> list[str]:  # type: ignore[override]
+        args: list[str] = []
+        for name, value in evaluate(step.hyperparameters, ctx).items():
+            args += [f"--{name}", _text(value)]
+        return args
+
+    def extra_cache_material(self, step: TrainingStep, ctx: ExecutionContext) -> dict[str, Any]:  # type: ignore[override]
+        return {"hyperparameters": evaluate(step.hyperparameters, ctx)}
+
+
+class ConditionHandler:
+    """Evaluates the conditions; the orchestrator then runs one branch and skips the other."""
+
+    def run_inline(self, step: ConditionStep, ctx: ExecutionContext) -> InlineResult:
+        outcome = all(check(c, ctx) for c in step.conditions)
+        return InlineResult(
+            metadata={"outcome": outcome,
+                      "conditions": [describe(c) for c in step.conditions]},
+            branch_taken=outcome,
+        )
+
+
+class FailHandler:
+    """Ends the execution as Failed with the step's (resolved) message."""
+
+    def run_inline(self, step: FailStep, ctx: ExecutionContext) -> InlineResult:
+        message = str(evaluate(step.error_message, ctx)) or f"reached fail step '{step.name}'"
+        return InlineResult(metadata={"errorMessage": message}, fail_message=message)
+
+
+def cache_key(material: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,16 @@
+"""Example projects shipped with scoreline (copied by ``scoreline demo`` / ``init``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    """Copy the example project ``name`` into ``dest`` (which must not hold a project)."""
+    source = EXAMPLES / name
+    shutil.copytree(source, dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest

@@ -1,0 +1,73 @@
+"""Pipeline definitions as pure data, and the Python DSL that builds them.
+
+Example::
+
+    from scoreline.pipeline import Parameter, Pipeline, ProcessingStep
+
+    data = Parameter.string("InputData", "data/raw.csv")
+    prep = ProcessingStep(name="Prep", script="scripts/prep.py",
+                          inputs={"raw": data.ref()}, outputs=["clean"])
+    pipeline = Pipeline("Example", parameters=[data], steps=[prep])
+"""
+
+from scoreline.pipeline.conditions import (
+    And,
+    Compare,
+    ConditionEquals,
+    ConditionGreaterThan,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThan,
+    ConditionLessThanOrEqualTo,
+    In,
+    Not,
+    Or,
+)
+from scoreline.pipeline.expressions import (
+    ExecutionVariable,
+    Join,
+    JsonGet,
+    ParameterRef,
+    StepOutput,
+)
+from scoreline.pipeline.model import Parameter, Pipeline, PipelineDefinition
+from scoreline.pipeline.steps import (
+    CacheConfig,
+    ConditionStep,
+    FailStep,
+    ProcessingStep,
+    PropertyFile,
+    RetryPolicy,
+    StepBase,
+    TrainingStep,
+    register_step_kind,
+)
+
+__all__ = [
+    "And",
+    "CacheConfig",
+    "Compare",
+    "ConditionEquals",
+    "ConditionGreaterThan",
+    "ConditionGreaterThanOrEqualTo",
+    "ConditionLessThan",
+    "ConditionLessThanOrEqualTo",
+    "ConditionStep",
+    "ExecutionVariable",
+    "FailStep",
+    "In",
+    "Join",
+    "JsonGet",
+    "Not",
+    "Or",
+    "Parameter",
+    "ParameterRef",
+    "Pipeline",
+    "PipelineDefinition",
+    "ProcessingStep",
+    "PropertyFile",
+    "RetryPolicy",
+    "StepBase",
+    "StepOutput",
+    "TrainingStep",
+    "register_step_kind",
+]

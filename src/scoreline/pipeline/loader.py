@@ -1,0 +1,65 @@
+"""Load pipeline definitions from YAML, JSON or Python files, and parameter override files.
+
+YAML and JSON files hold the same structure as :meth:`PipelineDefinition.to_json` (a single
+pipeline, or a list under ``pipelines``). A Python file builds definitions with the DSL; every
+module-level :class:`PipelineDefinition` it defines is loaded. Both give the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+from scoreline.errors import ConfigError, DefinitionError
+from scoreline.pipeline.model import PipelineDefinition
+from scoreline.yaml12 import load_yaml
+
+
+def load_file(path: Path) -> list[PipelineDefinition]:
+    """Every pipeline defined in ``path``."""
+    source = str(path)
+    if path.suffix == ".py":
+        return _load_python(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data: Any = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DefinitionError(f"not valid JSON ({exc.msg})", where=f"{source}:{exc.lineno}")
+    elif path.suffix in (".yaml", ".yml"):
+        data = _read_yaml(path)
+    else:
+        raise DefinitionError("unsupported file type", where=source,
+                              hint="use .yaml, .yml, .json or .py")
+    items = data.get("pipelines") if isinstance(data, dict) and "pipelines" in data else [data]
+    if not isinstance(items, list):
+        raise DefinitionError("'pipelines' must be a list", where=source)
+    return [PipelineDefinition.from_dict(item, source=source) for item in items]
+
+
+def _load_python(path: Path) -> list[PipelineDefinition]:
+    try:
+        namespace = runpy.run_path(str(path), run_name="scoreline_pipeline")
+    except DefinitionError as exc:
+        raise DefinitionError(exc.what, where=f"{path}: {exc.where or ''}".rstrip(": "),
+                              hint=exc.hint) from None
+    found = [v for v in namespace.values() if isinstance(v, PipelineDefinition)]
+    if not found:
+        raise DefinitionError("defines no pipeline", where=str(path),
+                              hint="assign a Pipeline(...) to a module-level name")
+    return found
+
+
+def _read_yaml(path: Path) -> Any:
+    return load_yaml(path, DefinitionError)
+
+
+def load_params_file(path: Path) -> dict[str, Any]:
+    """Parameter overrides from a ``*.params.yaml`` file (the reference's key ``Parameters``)."""
+    data = _read_yaml(path) or {}
+    params = data.get("Parameters", {}) if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        raise ConfigError("'Parameters' must be a mapping of name to value", where=str(path))
+    return params

@@ -1,0 +1,109 @@
+"""The project file ``scoreline.yaml``: where a project keeps its state and pipelines.
+
+A project is a folder holding ``scoreline.yaml``. Relative paths in it are relative to that
+folder. Everything has an embedded default: a SQLite file and a local artifact folder under
+``.scoreline/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scoreline.errors import ConfigError
+from scoreline.yaml12 import load_yaml
+
+PROJECT_FILE = "scoreline.yaml"
+STATE_DIR = ".scoreline"
+
+
+class ExecutorSettings(BaseModel):
+    """Which executor runs step tasks, and how many at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["local"] = "local"
+    max_workers: int = Field(default=4, ge=1, le=256)
+
+
+class ProjectSettings(BaseModel):
+    """Contents of ``scoreline.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "scoreline-project"
+    store: str | None = Field(default=None, description="SQLAlchemy URL of the metadata store")
+    artifacts: str | None = Field(default=None, description="fsspec URI of the artifact root")
+    pipelines: list[str] = Field(default_factory=lambda: ["pipelines/*.yaml", "pipelines/*.py"])
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    lease_seconds: float = Field(default=30.0, gt=0)
+
+
+class Project:
+    """A loaded project: its root folder and settings, with the defaults resolved."""
+
+    def __init__(self, root: Path, settings: ProjectSettings) -> None:
+        self.root = root.resolve()
+        self.settings = settings
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def store_url(self) -> str:
+        url = os.environ.get("SCORELINE_STORE") or self.settings.store
+        if url:
+            return url
+        return f"sqlite:///{self.state_dir / 'scoreline.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        root = os.environ.get("SCORELINE_ARTIFACTS") or self.settings.artifacts
+        if not root:
+            return str(self.state_dir / "artifacts")
+        if "://" in root:
+            return root
+        return str((self.root / root).resolve())
+
+    @property
+    def work_dir(self) -> Path:
+        """Local scratch space for step working folders and logs."""
+        return self.state_dir / "work"
+
+    def pipeline_files(self) -> list[Path]:
+        files: list[Path] = []
+        for pattern in self.settings.pipelines:
+            files.extend(sorted(p for p in self.root.glob(pattern) if p.is_file()))
+        return [f for f in files if not f.name.endswith(".params.yaml")]
+
+
+def load_project(start: Path | None = None) -> Project:
+    """Find ``scoreline.yaml`` in ``start`` (or ``$SCORELINE_PROJECT``, or the current folder)
+    or one of its parents, and load it."""
+    origin = (start or Path(os.environ.get("SCORELINE_PROJECT") or Path.cwd())).resolve()
+    for folder in (origin, *origin.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return Project(folder, read_settings(candidate))
+    raise ConfigError(
+        f"no {PROJECT_FILE} found",
+        where=str(origin),
+        hint="run `scoreline init DIR` or pass --project DIR",
+    )
+
+
+def read_settings(path: Path) -> ProjectSettings:
+    """Parse and validate a ``scoreline.yaml`` file."""
+    raw: Any = load_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping at the top level", where=str(path))
+    try:
+        return ProjectSettings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"key '{key}': {first['msg']}", where=str(path)) from exc

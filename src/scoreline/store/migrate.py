@@ -1,0 +1,56 @@
+"""Apply the Alembic migration tree, once, on first use of a database."""
+
+from __future__ import annotations
+
+import fcntl
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+HEAD_REVISION = "0001"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def ensure_schema(engine: sa.Engine, lock_path: Path | None) -> None:
+    """Bring the schema to :data:`HEAD_REVISION`; cheap when it already is."""
+    if current_revision(engine) == HEAD_REVISION:
+        return
+    with _file_lock(lock_path):
+        if current_revision(engine) == HEAD_REVISION:
+            return
+        upgrade(engine)
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """Serialise first-use migrations between processes sharing one SQLite file."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

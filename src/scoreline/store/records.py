@@ -1,0 +1,108 @@
+"""Plain, immutable records returned by the metadata store.
+
+They are what the command line prints with ``--json``: :meth:`to_dict` gives the stable,
+documented shape (``docs/json-output.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return {  # type: ignore[no-any-return]
+            f.name: _jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        }
+
+
+@dataclass(frozen=True)
+class PipelineRecord(_Record):
+    name: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PipelineVersionRecord(_Record):
+    pipeline_name: str
+    version: int
+    definition: dict[str, Any]
+    definition_sha256: str
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class ExecutionRecord(_Record):
+    id: str
+    pipeline_name: str
+    pipeline_version: int
+    status: str
+    parameters: dict[str, Any]
+    created_at: datetime
+    ended_at: datetime | None
+    failure_reason: str | None
+    started_by: str
+    client_request_token: str | None
+    owner: str | None
+    heartbeat_at: datetime | None
+    stop_requested: bool
+
+
+@dataclass(frozen=True)
+class StepRecord(_Record):
+    id: int
+    execution_id: str
+    step_name: str
+    step_kind: str
+    status: str
+    attempt: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    failure_reason: str | None
+    error_detail: str | None
+    outputs: dict[str, Any]
+    metadata: dict[str, Any]
+    log_uri: str | None
+    cache_key: str | None
+    cache_hit_source: int | None
+    process: str | None
+
+
+@dataclass(frozen=True)
+class EventRecord(_Record):
+    seq: int
+    id: str
+    time: datetime
+    source: str
+    detail_type: str
+    resources: list[str]
+    detail: dict[str, Any]
+
+    def envelope(self) -> dict[str, Any]:
+        """The event in EventBridge's envelope shape (``detail-type`` with a hyphen)."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "time": _jsonable(self.time),
+            "source": self.source,
+            "detail-type": self.detail_type,
+            "resources": list(self.resources),
+            "detail": self.detail,
+        }

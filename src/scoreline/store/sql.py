@@ -1,0 +1,543 @@
+"""The metadata store: every record of scoreline, behind one class, on SQLAlchemy 2.
+
+SQLite by default (WAL, busy timeout, ``BEGIN IMMEDIATE`` so concurrent writers queue rather
+than fail), any SQLAlchemy URL otherwise. The schema migrates itself on first use. Every
+status change appends its event in the same transaction (DESIGN §3 rule 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import make_url
+
+from scoreline.errors import NotFoundError, StateError
+from scoreline.store import tables as t
+from scoreline.store.migrate import ensure_schema
+from scoreline.store.records import (
+    EventRecord,
+    ExecutionRecord,
+    PipelineRecord,
+    PipelineVersionRecord,
+    StepRecord,
+)
+from scoreline.types import EVENT_SOURCE, DetailType, ExecutionStatus, StepStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def new_execution_id() -> str:
+    """A short id that sorts by creation time: 8 hex of seconds + 4 random hex."""
+    return f"{int(utcnow().timestamp()):08x}{secrets.token_hex(2)}"
+
+
+def pipeline_arn(name: str) -> str:
+    return f"scoreline:pipeline/{name.lower()}"
+
+
+class MetadataStore:
+    """All reads and writes of records. Safe to share between threads of one process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        lock_path: Path | None = None
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                lock_path = Path(database + ".lock")
+            self.engine = sa.create_engine(
+                url, connect_args={"timeout": 30, "check_same_thread": False}
+            )
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        ensure_schema(self.engine, lock_path)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- pipelines -----------------------------------------------------------------------
+
+    def register_pipeline(
+        self, definition: dict[str, Any], actor: str
+    ) -> tuple[PipelineVersionRecord, bool]:
+        """Store ``definition`` as a new version unless it equals the latest one.
+        Returns the version and whether it was created."""
+        name = definition["name"]
+        digest = hashlib.sha256(
+            json.dumps(definition, sort_keys=True).encode("utf-8")
+        ).hexdigest()
+        now = utcnow()
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(t.pipelines).where(t.pipelines.c.name == name)
+            ).one_or_none()
+            if row is not None:
+                latest = self._version(conn, name, row.latest_version)
+                if latest.definition_sha256 == digest:
+                    return latest, False
+                version = row.latest_version + 1
+                conn.execute(
+                    t.pipelines.update()
+                    .where(t.pipelines.c.name == name)
+                    .values(latest_version=version, updated_at=now)
+                )
+            else:
+                version = 1
+                conn.execute(
+                    t.pipelines.insert().values(
+                        name=name, latest_version=1, created_at=now, updated_at=now
+                    )
+                )
+            conn.execute(
+                t.pipeline_versions.insert().values(
+                    pipeline_name=name,
+                    version=version,
+                    definition=definition,
+                    definition_sha256=digest,
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+            return self._version(conn, name, version), True
+
+    def get_pipeline_version(self, name: str, version: int | None = None) -> PipelineVersionRecord:
+        with self.engine.connect() as conn:
+            if version is None:
+                latest = conn.execute(
+                    sa.select(t.pipelines.c.latest_version).where(t.pipelines.c.name == name)
+                ).scalar()
+                if latest is None:
+                    raise NotFoundError(f"no pipeline named '{name}'",
+                                        hint="see `scoreline pipelines list`")
+                version = int(latest)
+            return self._version(conn, name, version)
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.pipelines).order_by(t.pipelines.c.name)).all()
+        return [PipelineRecord(**row._mapping) for row in rows]
+
+    def _version(self, conn: sa.Connection, name: str, version: int) -> PipelineVersionRecord:
+        row = conn.execute(
+            sa.select(t.pipeline_versions).where(
+                t.pipeline_versions.c.pipeline_name == name,
+                t.pipeline_versions.c.version == version,
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"pipeline '{name}' has no version {version}")
+        return PipelineVersionRecord(**row._mapping)
+
+    # --- executions ----------------------------------------------------------------------
+
+    def create_execution(
+        self,
+        pipeline: PipelineVersionRecord,
+        parameters: dict[str, Any],
+        *,
+        started_by: str,
+        owner: str | None,
+        client_request_token: str | None = None,
+    ) -> tuple[ExecutionRecord, bool]:
+        """Start a new execution in status Executing (with its event). With a
+        ``client_request_token`` already used, returns that execution instead.
+        Returns the execution and whether it was created."""
+        with self._tx() as conn:
+            if client_request_token:
+                existing = conn.execute(
+                    sa.select(t.executions).where(
+                        t.executions.c.client_request_token == client_request_token
+                    )
+                ).one_or_none()
+                if existing is not None:
+                    return ExecutionRecord(**existing._mapping), False
+            now = utcnow()
+            execution_id = new_execution_id()
+            conn.execute(
+                t.executions.insert().values(
+                    id=execution_id,
+                    pipeline_name=pipeline.pipeline_name,
+                    pipeline_version=pipeline.version,
+                    status=ExecutionStatus.EXECUTING.value,
+                    parameters=parameters,
+                    created_at=now,
+                    started_by=started_by,
+                    client_request_token=client_request_token,
+                    owner=owner,
+                    heartbeat_at=now if owner else None,
+                    stop_requested=False,
+                )
+            )
+            record = self._execution(conn, execution_id)
+            self._execution_event(conn, record, previous=None)
+            return record, True
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord:
+        with self.engine.connect() as conn:
+            return self._execution(conn, execution_id)
+
+    def list_executions(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[ExecutionRecord]:
+        query = sa.select(t.executions)
+        if pipeline:
+            query = query.where(t.executions.c.pipeline_name == pipeline)
+        if status:
+            query = query.where(t.executions.c.status == status)
+        query = query.order_by(t.executions.c.created_at.desc(), t.executions.c.id.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [ExecutionRecord(**row._mapping) for row in rows]
+
+    def set_execution_status(
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        *,
+        failure_reason: str | None = None,
+        expected_owner: str | None = None,
+    ) -> ExecutionRecord:
+        """Change an execution's status and append the event. Final statuses set the end
+        time and release ownership; Executing (a retry) clears them."""
+        with self._tx() as conn:
+            current = self._execution(conn, execution_id)
+            if expected_owner is not None and current.owner != expected_owner:
+                raise StateError(
+                    f"execution {execution_id} is owned by another orchestrator ({current.owner})"
+                )
+            values: dict[str, Any] = {"status": status.value}
+            if status.is_final:
+                values.update(ended_at=utcnow(), failure_reason=failure_reason, owner=None,
+                              stop_requested=False)
+            elif status is ExecutionStatus.EXECUTING:
+                values.update(ended_at=None, failure_reason=None, stop_requested=False)
+            conn.execute(
+                t.executions.update().where(t.executions.c.id == execution_id).values(**values)
+            )
+            record = self._execution(conn, execution_id)
+            if current.status != status.value:
+                self._execution_event(conn, record, previous=current.status)
+            return record
+
+    def claim_execution(self, execution_id: str, owner: str) -> ExecutionRecord:
+        """Make ``owner`` the orchestrator of an execution that has none."""
+        with self._tx() as conn:
+            current = self._execution(conn, execution_id)
+            if current.owner not in (None, owner):
+                raise StateError(
+                    f"execution {execution_id} is already run by {current.owner}",
+                    hint="wait for it, or stop it with `scoreline executions stop`",
+                )
+            conn.execute(
+                t.executions.update()
+                .where(t.executions.c.id == execution_id)
+                .values(owner=owner, heartbeat_at=utcnow())
+            )
+            return self._execution(conn, execution_id)
+
+    def heartbeat(self, execution_id: str, owner: str) -> bool:
+        """Renew the lease; returns whether a stop was requested."""
+        with self._tx() as conn:
+            conn.execute(
+                t.executions.update()
+                .where(t.executions.c.id == execution_id, t.executions.c.owner == owner)
+                .values(heartbeat_at=utcnow())
+            )
+            return bool(
+                conn.execute(
+                    sa.select(t.executions.c.stop_requested).where(
+                        t.executions.c.id == execution_id
+                    )
+                ).scalar()
+            )
+
+    def request_stop(self, execution_id: str) -> ExecutionRecord:
+        """Ask the owning orchestrator to stop: status Stopping, with its event."""
+        with self._tx() as conn:
+            current = self._execution(conn, execution_id)
+            if ExecutionStatus(current.status).is_final:
+                raise StateError(
+                    f"execution {execution_id} has already ended ({current.status})"
+                )
+            conn.execute(
+                t.executions.update()
+                .where(t.executions.c.id == execution_id)
+                .values(stop_requested=True, status=ExecutionStatus.STOPPING.value)
+            )
+            record = self._execution(conn, execution_id)
+            if current.status != record.status:
+                self._execution_event(conn, record, previous=current.status)
+            return record
+
+    def active_executions(self) -> list[ExecutionRecord]:
+        """Executions still Executing or Stopping."""
+        active = [ExecutionStatus.EXECUTING.value, ExecutionStatus.STOPPING.value]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.executions).where(t.executions.c.status.in_(active))
+            ).all()
+        return [ExecutionRecord(**row._mapping) for row in rows]
+
+    def _execution(self, conn: sa.Connection, execution_id: str) -> ExecutionRecord:
+        row = conn.execute(
+            sa.select(t.executions).where(t.executions.c.id == execution_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no execution '{execution_id}'",
+                                hint="see `scoreline executions list`")
+        return ExecutionRecord(**row._mapping)
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def start_step(
+        self,
+        execution_id: str,
+        step_name: str,
+        step_kind: str,
+        *,
+        status: StepStatus = StepStatus.STARTING,
+        metadata: dict[str, Any] | None = None,
+    ) -> StepRecord:
+        """Begin a new attempt of a step (creating its record on the first one)."""
+        now = utcnow()
+        with self._tx() as conn:
+            row = self._step_row(conn, execution_id, step_name)
+            fresh = {
+                "status": status.value,
+                "started_at": now,
+                "ended_at": None,
+                "failure_reason": None,
+                "error_detail": None,
+                "outputs": {},
+                "metadata": metadata or {},
+                "cache_hit_source": None,
+                "process": None,
+            }
+            if row is None:
+                conn.execute(
+                    t.step_executions.insert().values(
+                        execution_id=execution_id, step_name=step_name, step_kind=step_kind,
+                        attempt=1, log_uri=None, cache_key=None, **fresh,
+                    )
+                )
+                previous = None
+            else:
+                conn.execute(
+                    t.step_executions.update()
+                    .where(t.step_executions.c.id == row.id)
+                    .values(attempt=row.attempt + 1, **fresh)
+                )
+                previous = row.status
+            record = self._step_row(conn, execution_id, step_name)
+            assert record is not None
+            self._step_event(conn, record, previous)
+            return record
+
+    def update_step(self, step_id: int, **values: Any) -> StepRecord:
+        """Update fields of a step record; a change of ``status`` appends its event and a
+        final status sets the end time."""
+        if isinstance(values.get("status"), StepStatus):
+            status: StepStatus = values["status"]
+            values["status"] = status.value
+            if status.is_final:
+                values.setdefault("ended_at", utcnow())
+        with self._tx() as conn:
+            before = self._step_by_id(conn, step_id)
+            conn.execute(
+                t.step_executions.update().where(t.step_executions.c.id == step_id).values(**values)
+            )
+            after = self._step_by_id(conn, step_id)
+            if after.status != before.status:
+                self._step_event(conn, after, before.status)
+            return after
+
+    def mark_step(
+        self,
+        execution_id: str,
+        step_name: str,
+        step_kind: str,
+        status: StepStatus,
+        reason: str,
+    ) -> StepRecord:
+        """Record a step that did not run (Skipped / NotRun) with the reason."""
+        record = self.start_step(execution_id, step_name, step_kind, status=status)
+        return self.update_step(record.id, failure_reason=reason, ended_at=record.started_at)
+
+    def get_steps(self, execution_id: str) -> list[StepRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.step_executions)
+                .where(t.step_executions.c.execution_id == execution_id)
+                .order_by(t.step_executions.c.started_at, t.step_executions.c.id)
+            ).all()
+        return [StepRecord(**row._mapping) for row in rows]
+
+    def get_step(self, step_id: int) -> StepRecord:
+        with self.engine.connect() as conn:
+            return self._step_by_id(conn, step_id)
+
+    def find_cache_hit(self, cache_key: str, not_before: datetime | None) -> StepRecord | None:
+        """The most recent Succeeded step with this cache key that ran (not was itself a
+        cache hit) after ``not_before``."""
+        query = sa.select(t.step_executions).where(
+            t.step_executions.c.cache_key == cache_key,
+            t.step_executions.c.status == StepStatus.SUCCEEDED.value,
+            t.step_executions.c.cache_hit_source.is_(None),
+        )
+        if not_before is not None:
+            query = query.where(t.step_executions.c.ended_at >= not_before)
+        query = query.order_by(t.step_executions.c.ended_at.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        return StepRecord(**row._mapping) if row else None
+
+    def _step_row(self, conn: sa.Connection, execution_id: str, step_name: str) -> Any:
+        return conn.execute(
+            sa.select(t.step_executions).where(
+                t.step_executions.c.execution_id == execution_id,
+                t.step_executions.c.step_name == step_name,
+            )
+        ).one_or_none()
+
+    def _step_by_id(self, conn: sa.Connection, step_id: int) -> StepRecord:
+        row = conn.execute(
+            sa.select(t.step_executions).where(t.step_executions.c.id == step_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no step execution {step_id}")
+        return StepRecord(**row._mapping)
+
+    # --- events --------------------------------------------------------------------------
+
+    def append_event(
+        self, detail_type: str, detail: dict[str, Any], resources: Sequence[str] = ()
+    ) -> EventRecord:
+        with self._tx() as conn:
+            return self._append(conn, detail_type, detail, resources)
+
+    def list_events(
+        self,
+        *,
+        after_seq: int = 0,
+        detail_type: str | None = None,
+        execution_id: str | None = None,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        """Events in the order they were appended, oldest first."""
+        query = sa.select(t.events).where(t.events.c.seq > after_seq)
+        if detail_type:
+            query = query.where(t.events.c.detail_type == detail_type)
+        if execution_id:
+            query = query.where(
+                t.events.c.detail["pipelineExecutionId"].as_string() == execution_id
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.events.c.seq).limit(limit)).all()
+        return [EventRecord(**row._mapping) for row in rows]
+
+    def _append(
+        self,
+        conn: sa.Connection,
+        detail_type: str,
+        detail: dict[str, Any],
+        resources: Sequence[str],
+    ) -> EventRecord:
+        values = {
+            "id": str(uuid.uuid4()),
+            "time": utcnow(),
+            "source": EVENT_SOURCE,
+            "detail_type": detail_type,
+            "resources": list(resources),
+            "detail": detail,
+        }
+        seq = conn.execute(t.events.insert().values(**values)).inserted_primary_key[0]
+        return EventRecord(seq=int(seq), **values)
+
+    def _execution_event(
+        self, conn: sa.Connection, record: ExecutionRecord, previous: str | None
+    ) -> None:
+        arn = pipeline_arn(record.pipeline_name)
+        detail = {
+            "pipelineName": record.pipeline_name,
+            "pipelineArn": arn,
+            "pipelineExecutionId": record.id,
+            "pipelineExecutionArn": f"{arn}/execution/{record.id}",
+            "pipelineExecutionDisplayName": f"execution-{record.id}",
+            "pipelineVersion": record.pipeline_version,
+            "previousPipelineExecutionStatus": previous,
+            "currentPipelineExecutionStatus": record.status,
+            "executionStartTime": _iso(record.created_at),
+            "executionEndTime": _iso(record.ended_at),
+            "failureReason": record.failure_reason,
+            "startedBy": record.started_by,
+        }
+        self._append(conn, DetailType.EXECUTION_STATUS.value, detail, [arn])
+
+    def _step_event(self, conn: sa.Connection, record: StepRecord, previous: str | None) -> None:
+        pipeline_name = conn.execute(
+            sa.select(t.executions.c.pipeline_name).where(
+                t.executions.c.id == record.execution_id
+            )
+        ).scalar_one()
+        arn = pipeline_arn(pipeline_name)
+        detail = {
+            "pipelineName": pipeline_name,
+            "pipelineArn": arn,
+            "pipelineExecutionId": record.execution_id,
+            "pipelineExecutionArn": f"{arn}/execution/{record.execution_id}",
+            "stepName": record.step_name,
+            "stepType": record.step_kind,
+            "attempt": record.attempt,
+            "previousStepStatus": previous,
+            "currentStepStatus": record.status,
+            "stepStartTime": _iso(record.started_at),
+            "stepEndTime": _iso(record.ended_at),
+            "failureReason": record.failure_reason,
+            "metadata": record.metadata,
+        }
+        self._append(conn, DetailType.STEP_STATUS.value, detail, [arn])
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

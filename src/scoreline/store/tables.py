@@ -1,0 +1,108 @@
+"""Table definitions of the metadata store (SQLAlchemy Core).
+
+The Alembic migration tree in ``migrations/`` creates exactly these tables; a test compares
+the two so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the metadata store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+metadata = sa.MetaData()
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+pipeline_versions = sa.Table(
+    "pipeline_versions",
+    metadata,
+    sa.Column("pipeline_name", sa.String(80), sa.ForeignKey("pipelines.name"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("definition_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline_name", sa.String(80), nullable=False, index=True),
+    sa.Column("pipeline_version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("started_by", sa.String(200), nullable=False),
+    sa.Column("client_request_token", sa.String(128), unique=True),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("stop_requested", sa.Boolean, nullable=False, default=False),
+)
+
+step_executions = sa.Table(
+    "step_executions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("execution_id", sa.String(32), sa.ForeignKey("executions.id"), nullable=False),
+    sa.Column("step_name", sa.String(80), nullable=False),
+    sa.Column("step_kind", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("error_detail", sa.Text),
+    sa.Column("outputs", sa.JSON, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("log_uri", sa.Text),
+    sa.Column("cache_key", sa.String(64), index=True),
+    sa.Column("cache_hit_source", sa.Integer),
+    sa.Column("process", sa.String(200)),
+    sa.UniqueConstraint("execution_id", "step_name", name="uq_step_per_execution"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("time", UTCDateTime, nullable=False, index=True),
+    sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("detail_type", sa.String(80), nullable=False, index=True),
+    sa.Column("resources", sa.JSON, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)

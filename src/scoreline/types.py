@@ -1,0 +1,76 @@
+"""Vocabulary shared by every layer: statuses, step kinds, parameter types.
+
+The names are the ones SageMaker Pipelines users already know (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class StepStatus(StrEnum):
+    """Status of one step of an execution.
+
+    ``Starting`` … ``Stopped`` are SageMaker's. ``Skipped`` marks a step on a condition branch
+    that was not taken (or skipped by its own logic, with a reason); ``NotRun`` marks a step
+    that could not run because something it depends on failed or was stopped.
+    """
+
+    STARTING = "Starting"
+    EXECUTING = "Executing"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    SKIPPED = "Skipped"
+    NOT_RUN = "NotRun"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STEP
+
+
+_FINAL_STEP = {
+    StepStatus.SUCCEEDED,
+    StepStatus.FAILED,
+    StepStatus.STOPPED,
+    StepStatus.SKIPPED,
+    StepStatus.NOT_RUN,
+}
+
+
+class ExecutionStatus(StrEnum):
+    """Status of a pipeline execution (SageMaker's values)."""
+
+    EXECUTING = "Executing"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.STOPPED)
+
+
+class ParameterType(StrEnum):
+    """Types a pipeline parameter can have."""
+
+    STRING = "String"
+    INTEGER = "Integer"
+    FLOAT = "Float"
+    BOOLEAN = "Boolean"
+
+
+class DetailType(StrEnum):
+    """``detail-type`` values of the events scoreline emits (EventBridge names)."""
+
+    STEP_STATUS = "Pipeline Execution Step Status Change"
+    EXECUTION_STATUS = "Pipeline Execution Status Change"
+    MODEL_PACKAGE_STATE = "Model Package State Change"
+    OBJECT_CREATED = "Object Created"
+    DATA_QUALITY_VIOLATION = "Data Quality Violation"
+    MODEL_QUALITY_VIOLATION = "Model Quality Violation"
+
+
+EVENT_SOURCE = "scoreline"
