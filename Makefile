@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 .PHONY: demo test lint typecheck layers pytest bench lock clean
 
 $(BIN)/uv:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (scoreline needs Python >= 3.11; set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "error: scoreline needs Python >= 3.11 (found '$(PYTHON)'; set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 

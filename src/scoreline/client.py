@@ -84,7 +84,8 @@ class Client:
             for definition in load_file(path):
                 if definition.name in found:
                     raise DefinitionError(
-                        f"pipeline '{definition.name}' is also defined in {origin[definition.name]}",
+                        f"pipeline '{definition.name}' is also defined in "
+                        f"{origin[definition.name]}",
                         where=str(path),
                     )
                 found[definition.name] = definition
@@ -95,8 +96,9 @@ class Client:
         definitions = self.definitions()
         if name not in definitions:
             known = ", ".join(sorted(definitions)) or "none"
-            raise NotFoundError(f"no pipeline named '{name}' in the project",
-                                hint=f"declared pipelines: {known}")
+            raise NotFoundError(
+                f"no pipeline named '{name}' in the project", hint=f"declared pipelines: {known}"
+            )
         return definitions[name]
 
     def register(self, definition: PipelineDefinition) -> tuple[PipelineVersionRecord, bool]:
@@ -109,12 +111,14 @@ class Client:
         rows = []
         for name in sorted(set(self.definitions()) | set(registered)):
             record = registered.get(name)
-            rows.append({
-                "name": name,
-                "declared": name in self.definitions(),
-                "latest_version": record.latest_version if record else None,
-                "updated_at": record.to_dict()["updated_at"] if record else None,
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "declared": name in self.definitions(),
+                    "latest_version": record.latest_version if record else None,
+                    "updated_at": record.to_dict()["updated_at"] if record else None,
+                }
+            )
         return rows
 
     # --- executions ----------------------------------------------------------------------
@@ -135,7 +139,9 @@ class Client:
         version, _ = self.register(definition)
         orchestrator = self._orchestrator() if wait else None
         execution, created = self.store.create_execution(
-            version, dict(values), started_by=current_user(),
+            version,
+            dict(values),
+            started_by=current_user(),
             owner=orchestrator.owner if orchestrator else None,
             client_request_token=client_request_token,
         )
@@ -155,8 +161,10 @@ class Client:
         self.recover()
         execution = self.store.get_execution(execution_id)
         if execution.status not in (ExecutionStatus.FAILED.value, ExecutionStatus.STOPPED.value):
-            raise StateError(f"execution {execution_id} is {execution.status}",
-                             hint="only Failed or Stopped executions can be retried")
+            raise StateError(
+                f"execution {execution_id} is {execution.status}",
+                hint="only Failed or Stopped executions can be retried",
+            )
         self.store.set_execution_status(execution_id, ExecutionStatus.EXECUTING)
         if wait:
             return self.run_execution(execution_id)
@@ -208,15 +216,19 @@ class Client:
         after_seq: int = 0,
         limit: int = 100,
     ) -> list[EventRecord]:
-        return self.store.list_events(execution_id=execution_id, detail_type=detail_type,
-                                      after_seq=after_seq, limit=limit)
+        return self.store.list_events(
+            execution_id=execution_id, detail_type=detail_type, after_seq=after_seq, limit=limit
+        )
 
     # --- internals -----------------------------------------------------------------------
 
     def _orchestrator(self) -> Orchestrator:
         self.recover()
         return Orchestrator(
-            self.store, self.artifacts, self.project.root, self.project.work_dir,
+            self.store,
+            self.artifacts,
+            self.project.root,
+            self.project.work_dir,
             max_workers=self.project.settings.executor.max_workers,
         )
 
@@ -226,8 +238,18 @@ class Client:
         log_dir.mkdir(parents=True, exist_ok=True)
         with (log_dir / f"orchestrator-{execution_id}.log").open("ab") as log:
             subprocess.Popen(
-                [sys.executable, "-m", "scoreline", "--project", str(self.project.root),
-                 "_orchestrate", execution_id],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.project.root,
+                [
+                    sys.executable,
+                    "-m",
+                    "scoreline",
+                    "--project",
+                    str(self.project.root),
+                    "_orchestrate",
+                    execution_id,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.project.root,
             )

@@ -101,7 +101,9 @@ class ArtifactStore:
         """Store the content of a local folder under ``key`` as one unit: files first, then
         the manifest. On a local root the folder appears at once by a rename."""
         files = tuple(
-            StoredObject(path=rel, sha256=sha256_file(local / rel), size=(local / rel).stat().st_size)
+            StoredObject(
+                path=rel, sha256=sha256_file(local / rel), size=(local / rel).stat().st_size
+            )
             for rel in _relative_files(local)
         )
         manifest = json.dumps({"files": [f.to_dict() for f in files]}, indent=1).encode()
@@ -144,8 +146,9 @@ class ArtifactStore:
         fs, path = self._resolve(uri)
         dest.mkdir(parents=True, exist_ok=True)
         if not fs.exists(path):
-            raise ArtifactError("input not found", where=uri,
-                                hint="check the path or the parameter that gives it")
+            raise ArtifactError(
+                "input not found", where=uri, hint="check the path or the parameter that gives it"
+            )
         if not fs.isdir(path):
             fs.get_file(path, str(dest / Path(path).name))
             return
@@ -153,15 +156,20 @@ class ArtifactStore:
         if fs.exists(manifest_path):
             folder = StoredFolder(
                 uri=uri,
-                files=tuple(StoredObject(**f) for f in json.loads(fs.cat_file(manifest_path))["files"]),
+                files=tuple(
+                    StoredObject(**f) for f in json.loads(fs.cat_file(manifest_path))["files"]
+                ),
             )
             for f in folder.files:
                 local = dest / f.path
                 local.parent.mkdir(parents=True, exist_ok=True)
                 fs.get_file(f"{path.rstrip('/')}/{f.path}", str(local))
                 if sha256_file(local) != f.sha256:
-                    raise ArtifactError(f"sha256 mismatch for '{f.path}'", where=uri,
-                                        hint="the stored artifact was changed after it was written")
+                    raise ArtifactError(
+                        f"sha256 mismatch for '{f.path}'",
+                        where=uri,
+                        hint="the stored artifact was changed after it was written",
+                    )
         else:
             for src in fs.find(path):
                 rel = os.path.relpath(src, path)
@@ -189,8 +197,7 @@ class ArtifactStore:
 
     def _path(self, key: str) -> str:
         if ".." in Path(key).parts or key.startswith("/"):
-            raise ArtifactError("artifact keys must be relative and stay under the root",
-                                where=key)
+            raise ArtifactError("artifact keys must be relative and stay under the root", where=key)
         return f"{self._root_path.rstrip('/')}/{key.strip('/')}"
 
     def _resolve(self, uri_or_key: str) -> tuple[Any, str]:

@@ -38,12 +38,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    project: Annotated[Path | None, typer.Option(
-        "--project", envvar="SCORELINE_PROJECT", help="Project folder (default: found from "
-        "the current folder upwards).")] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            envvar="SCORELINE_PROJECT",
+            help="Project folder (default: found from the current folder upwards).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     options.project = project
     options.verbose = verbose
@@ -52,26 +58,33 @@ def root(
 @app.command()
 def run(
     pipeline: str,
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="Override a parameter: -p Name=Value (repeatable).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Override a parameter: -p Name=Value (repeatable)."),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Run here until it ends.")] = False,
-    token: Annotated[str | None, typer.Option(
-        "--client-request-token", help="Idempotency token: a repeated start returns the "
-        "first execution.")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--client-request-token",
+            help="Idempotency token: a repeated start returns the first execution.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the execution as JSON.")] = False,
 ) -> None:
     """Start an execution of PIPELINE (detached unless --wait)."""
     c = client()
-    execution = c.start(pipeline, _parse_params(param or []), wait=wait,
-                        client_request_token=token)
+    execution = c.start(pipeline, _parse_params(param or []), wait=wait, client_request_token=token)
     steps = c.steps(execution.id) if wait else []
     if as_json:
         render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})
     elif wait:
         print_execution(execution, steps)
     else:
-        render.console.print(f"Started execution [bold]{execution.id}[/bold] of {pipeline}; "
-                             f"follow it with `scoreline executions show {execution.id}`")
+        render.console.print(
+            f"Started execution [bold]{execution.id}[/bold] of {pipeline}; "
+            f"follow it with `scoreline executions show {execution.id}`"
+        )
     if wait and execution.status != "Succeeded":
         raise typer.Exit(1)
 
@@ -90,8 +103,10 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 @app.command()
 def demo(
-    directory: Annotated[Path | None, typer.Argument(
-        help="Folder for the demo project (default: a new temporary folder).")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Folder for the demo project (default: a new temporary folder)."),
+    ] = None,
 ) -> None:
     """Run the bundled example end to end and print a summary."""
     from scoreline.cli.demo import run_demo
@@ -115,15 +130,15 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        render.errors.print("Aborted.")
+        render.error("aborted")
         sys.exit(1)
     except click.ClickException as exc:
-        render.errors.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+        render.error(exc.format_message())
         sys.exit(1)
     except ScorelineError as exc:
         if options.verbose:
             traceback.print_exc()
-        render.errors.print(f"error: {exc.line()}", highlight=False, markup=False)
+        render.error(exc.line())
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

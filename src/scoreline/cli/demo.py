@@ -32,10 +32,20 @@ def run_demo(directory: Path | None) -> None:
         "Summary",
         ["Execution", "Parameters", "Status", "Test MSE", "Outcome"],
         [
-            (good.id, _params(good.parameters), render.status(good.status), mse,
-             "report published" if good.status == "Succeeded" else good.failure_reason),
-            (bad.id, _params(bad.parameters), render.status(bad.status), _mse(client, bad.id),
-             bad.failure_reason),
+            (
+                good.id,
+                _params(good.parameters),
+                render.status(good.status),
+                mse,
+                "report published" if good.status == "Succeeded" else good.failure_reason,
+            ),
+            (
+                bad.id,
+                _params(bad.parameters),
+                render.status(bad.status),
+                _mse(client, bad.id),
+                bad.failure_reason,
+            ),
         ],
     )
     render.console.print(
@@ -50,13 +60,23 @@ def run_demo(directory: Path | None) -> None:
 def print_steps(client: Client, execution_id: str) -> None:
     steps = client.steps(execution_id)
     execution = client.execution(execution_id)
-    render.console.print(f"Execution {execution.id}: {render.status(execution.status)}"
-                         + (f" — {execution.failure_reason}" if execution.failure_reason else ""))
-    render.table(None, ["Step", "Status", "Duration", "Note"],
-                 [(s.step_name, render.status(s.status),
-                   render.duration(s.started_at, s.ended_at),
-                   "cache hit" if s.cache_hit_source else (s.failure_reason or ""))
-                  for s in steps])
+    render.console.print(
+        f"Execution {execution.id}: {render.status(execution.status)}"
+        + (f" — {execution.failure_reason}" if execution.failure_reason else "")
+    )
+    render.table(
+        None,
+        ["Step", "Status", "Duration", "Note"],
+        [
+            (
+                s.step_name,
+                render.status(s.status),
+                render.duration(s.started_at, s.ended_at),
+                "cache hit" if s.cache_hit_source else (s.failure_reason or ""),
+            )
+            for s in steps
+        ],
+    )
 
 
 def _params(values: dict[str, object]) -> str:

@@ -31,9 +31,18 @@ def list_executions(
     render.table(
         None,
         ["Execution", "Pipeline", "Version", "Status", "Started", "Duration", "Reason"],
-        [(r.id, r.pipeline_name, r.pipeline_version, render.status(r.status),
-          render.when(r.created_at), render.duration(r.created_at, r.ended_at),
-          r.failure_reason or "") for r in records],
+        [
+            (
+                r.id,
+                r.pipeline_name,
+                r.pipeline_version,
+                render.status(r.status),
+                render.when(r.created_at),
+                render.duration(r.created_at, r.ended_at),
+                r.failure_reason or "",
+            )
+            for r in records
+        ],
     )
 
 
@@ -63,8 +72,17 @@ def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
     render.table(
         None,
         ["Step", "Kind", "Status", "Attempt", "Duration", "Details"],
-        [(s.step_name, s.step_kind, render.status(s.status), s.attempt,
-          render.duration(s.started_at, s.ended_at), _details(s)) for s in steps],
+        [
+            (
+                s.step_name,
+                s.step_kind,
+                render.status(s.status),
+                s.attempt,
+                render.duration(s.started_at, s.ended_at),
+                _details(s),
+            )
+            for s in steps
+        ],
     )
 
 

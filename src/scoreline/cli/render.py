@@ -11,8 +11,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
+# Piped output is not wrapped at 80 columns, so lines stay greppable.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def error(message: str) -> None:
+    """Print an error as exactly one line on stderr."""
+    sys.stderr.write(f"error: {message}\n")
+
 
 STATUS_STYLE = {
     "Succeeded": "green",
@@ -45,6 +51,8 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     if not start or not end:
         return ""
     seconds = (end - start).total_seconds()
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 

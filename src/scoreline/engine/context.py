@@ -50,8 +50,9 @@ class ExecutionContext:
         return str(record.outputs[output]["uri"])
 
     def property_file(self, step: str, name: str) -> Any:
-        spec = next(pf for pf in self.definition.step(step).declared_property_files()
-                    if pf.name == name)
+        spec = next(
+            pf for pf in self.definition.step(step).declared_property_files() if pf.name == name
+        )
         uri = f"{self.step_output(step, spec.output)}/{spec.path}"
         try:
             return json.loads(self.artifacts.read_bytes(uri))

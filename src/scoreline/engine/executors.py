@@ -35,8 +35,11 @@ class Executor(Protocol):
 def executor_class(kind: str) -> type[Executor]:
     target = EXECUTORS.get(kind)
     if target is None:
-        raise ConfigError(f"unknown executor '{kind}'", where="scoreline.yaml: executor.kind",
-                          hint=f"known executors: {', '.join(sorted(EXECUTORS))}")
+        raise ConfigError(
+            f"unknown executor '{kind}'",
+            where="scoreline.yaml: executor.kind",
+            hint=f"known executors: {', '.join(sorted(EXECUTORS))}",
+        )
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
@@ -56,37 +59,63 @@ class LocalExecutor:
         try:
             self._stage(task, artifacts)
         except ScorelineError as exc:
-            return TaskResult(outcome="failed", failure_reason=f"input staging failed: {exc}",
-                              error_source="user")
+            return TaskResult(
+                outcome="failed", failure_reason=f"input staging failed: {exc}", error_source="user"
+            )
         except Exception as exc:  # scoreline's own fault, kept apart from the user's
-            return TaskResult(outcome="failed", failure_reason=f"scoreline error: {exc!r}",
-                              error_detail=traceback.format_exc(), error_source="system")
+            return TaskResult(
+                outcome="failed",
+                failure_reason=f"scoreline error: {exc!r}",
+                error_detail=traceback.format_exc(),
+                error_source="system",
+            )
         outcome, exit_code = self._execute(task, log_path, cancel, on_process)
         log_uri = self._store_log(artifacts, task, log_path)
         tail = _tail(log_path)
         if outcome == "stopped":
-            return TaskResult(outcome="stopped", log_uri=log_uri, exit_code=exit_code,
-                              failure_reason="stopped on request", error_detail=tail)
+            return TaskResult(
+                outcome="stopped",
+                log_uri=log_uri,
+                exit_code=exit_code,
+                failure_reason="stopped on request",
+                error_detail=tail,
+            )
         if outcome == "timeout":
-            return TaskResult(outcome="failed", log_uri=log_uri, exit_code=exit_code,
-                              failure_reason=f"timed out after {task.timeout_seconds:g} s",
-                              error_detail=tail, error_source="user")
+            return TaskResult(
+                outcome="failed",
+                log_uri=log_uri,
+                exit_code=exit_code,
+                failure_reason=f"timed out after {task.timeout_seconds:g} s",
+                error_detail=tail,
+                error_source="user",
+            )
         if exit_code != 0:
             last = _last_line(tail) or "no output"
-            return TaskResult(outcome="failed", log_uri=log_uri, exit_code=exit_code,
-                              failure_reason=f"script exited with code {exit_code}: {last}",
-                              error_detail=tail, error_source="user")
+            return TaskResult(
+                outcome="failed",
+                log_uri=log_uri,
+                exit_code=exit_code,
+                failure_reason=f"script exited with code {exit_code}: {last}",
+                error_detail=tail,
+                error_source="user",
+            )
         try:
             outputs = {
                 name: artifacts.commit_folder(work / "output" / name, key).to_dict()
                 for name, key in task.outputs.items()
             }
         except Exception as exc:
-            return TaskResult(outcome="failed", log_uri=log_uri, exit_code=exit_code,
-                              failure_reason=f"scoreline error committing outputs: {exc}",
-                              error_detail=traceback.format_exc(), error_source="system")
-        return TaskResult(outcome="succeeded", outputs=outputs, log_uri=log_uri,
-                          exit_code=exit_code)
+            return TaskResult(
+                outcome="failed",
+                log_uri=log_uri,
+                exit_code=exit_code,
+                failure_reason=f"scoreline error committing outputs: {exc}",
+                error_detail=traceback.format_exc(),
+                error_source="system",
+            )
+        return TaskResult(
+            outcome="succeeded", outputs=outputs, log_uri=log_uri, exit_code=exit_code
+        )
 
     def _stage(self, task: Task, artifacts: ArtifactStore) -> None:
         work = Path(task.work_dir)
@@ -102,13 +131,22 @@ class LocalExecutor:
         cancel: threading.Event,
         on_process: Callable[[str], None],
     ) -> tuple[str, int | None]:
-        env = {**os.environ, **task.environment, "SCORELINE_STEP_TOKEN": task.token,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **task.environment,
+            "SCORELINE_STEP_TOKEN": task.token,
+            "PYTHONUNBUFFERED": "1",
+        }
         deadline = time.monotonic() + task.timeout_seconds if task.timeout_seconds else None
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                task.command, cwd=task.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                task.command,
+                cwd=task.cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
             on_process(f"{self.hostname}:{proc.pid}")
             while True:

@@ -44,8 +44,9 @@ class InlineResult:
 class TaskHandler(Protocol):
     """Turns a step into a task for an executor."""
 
-    def build_task(self, step: Any, ctx: ExecutionContext, attempt: int, work_dir: Path) -> Task:
-        ...
+    def build_task(
+        self, step: Any, ctx: ExecutionContext, attempt: int, work_dir: Path
+    ) -> Task: ...
 
     def cache_material(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]: ...
 
@@ -83,8 +84,9 @@ class ScriptHandler:
         self, step: ScriptStep, ctx: ExecutionContext, attempt: int, work_dir: Path
     ) -> Task:
         script = self._script(step, ctx)
-        inputs = {name: self._input_uri(name, value, ctx, step)
-                  for name, value in step.inputs.items()}
+        inputs = {
+            name: self._input_uri(name, value, ctx, step) for name, value in step.inputs.items()
+        }
         env: dict[str, str] = {
             "SCORELINE_EXECUTION_ID": ctx.execution.id,
             "SCORELINE_PIPELINE": ctx.execution.pipeline_name,
@@ -110,8 +112,10 @@ class ScriptHandler:
             work_dir=str(work_dir),
             artifact_root=ctx.artifacts.root,
             inputs=inputs,
-            outputs={name: execution_key(ctx.execution.id, step.name, name)
-                     for name in step.declared_outputs()},
+            outputs={
+                name: execution_key(ctx.execution.id, step.name, name)
+                for name in step.declared_outputs()
+            },
             log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
             timeout_seconds=step.timeout_seconds,
             token=f"{ctx.execution.id}/{step.name}/{attempt}",
@@ -123,8 +127,10 @@ class ScriptHandler:
         return {
             "kind": step.kind,
             "script_sha256": sha256_file(self._script(step, ctx)),
-            "inputs": {name: ctx.artifacts.fingerprint(self._input_uri(name, value, ctx, step))
-                       for name, value in sorted(step.inputs.items())},
+            "inputs": {
+                name: ctx.artifacts.fingerprint(self._input_uri(name, value, ctx, step))
+                for name, value in sorted(step.inputs.items())
+            },
             "outputs": sorted(step.declared_outputs()),
             "arguments": evaluate(step.arguments, ctx),
             "environment": evaluate(step.environment, ctx),
@@ -145,15 +151,20 @@ class ScriptHandler:
     def _script(self, step: ScriptStep, ctx: ExecutionContext) -> Path:
         path = (ctx.project_root / step.script).resolve()
         if not path.is_file():
-            raise StepError(f"script '{step.script}' not found", where=f"step '{step.name}'",
-                            hint=f"paths are relative to the project root {ctx.project_root}")
+            raise StepError(
+                f"script '{step.script}' not found",
+                where=f"step '{step.name}'",
+                hint=f"paths are relative to the project root {ctx.project_root}",
+            )
         return path
 
     def _input_uri(self, name: str, value: Any, ctx: ExecutionContext, step: StepBase) -> str:
         resolved = evaluate(value, ctx)
         if not isinstance(resolved, str) or not resolved:
-            raise StepError(f"input '{name}' resolved to {resolved!r}, not a path or URI",
-                            where=f"step '{step.name}'")
+            raise StepError(
+                f"input '{name}' resolved to {resolved!r}, not a path or URI",
+                where=f"step '{step.name}'",
+            )
         return ctx.resolve_location(resolved)
 
 
@@ -161,9 +172,9 @@ class TrainingHandler(ScriptHandler):
     """Training steps: the processing contract plus SageMaker's training names."""
 
     def extra_environment(
-        self, step: TrainingStep, ctx: ExecutionContext, work_dir: Path  # type: ignore[override]
+        self, step: ScriptStep, ctx: ExecutionContext, work_dir: Path
     ) -> dict[str, str]:
-        hps = {k: _text(v) for k, v in evaluate(step.hyperparameters, ctx).items()}
+        hps = {k: _text(v) for k, v in _hyperparameters(step, ctx).items()}
         env = {f"SM_CHANNEL_{_env_name(n)}": str(work_dir / "input" / n) for n in step.inputs}
         env.update(
             SM_CHANNELS=json.dumps(sorted(step.inputs)),
@@ -177,14 +188,20 @@ class TrainingHandler(ScriptHandler):
             env["SM_OUTPUT_DATA_DIR"] = str(work_dir / "output" / "output")
         return env
 
-    def extra_arguments(self, step: TrainingStep, ctx: ExecutionContext) -> list[str]:  # type: ignore[override]
+    def extra_arguments(self, step: ScriptStep, ctx: ExecutionContext) -> list[str]:
         args: list[str] = []
-        for name, value in evaluate(step.hyperparameters, ctx).items():
+        for name, value in _hyperparameters(step, ctx).items():
             args += [f"--{name}", _text(value)]
         return args
 
-    def extra_cache_material(self, step: TrainingStep, ctx: ExecutionContext) -> dict[str, Any]:  # type: ignore[override]
-        return {"hyperparameters": evaluate(step.hyperparameters, ctx)}
+    def extra_cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
+        return {"hyperparameters": _hyperparameters(step, ctx)}
+
+
+def _hyperparameters(step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
+    assert isinstance(step, TrainingStep)
+    values: dict[str, Any] = evaluate(step.hyperparameters, ctx)
+    return values
 
 
 class ConditionHandler:
@@ -193,8 +210,7 @@ class ConditionHandler:
     def run_inline(self, step: ConditionStep, ctx: ExecutionContext) -> InlineResult:
         outcome = all(check(c, ctx) for c in step.conditions)
         return InlineResult(
-            metadata={"outcome": outcome,
-                      "conditions": [describe(c) for c in step.conditions]},
+            metadata={"outcome": outcome, "conditions": [describe(c) for c in step.conditions]},
             branch_taken=outcome,
         )
 

@@ -25,6 +25,7 @@ import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,8 @@ class _Run:
         self.deps = definition.dependencies()
         self.branch_owner = branch_owners(definition.steps)
         self.pending: list[str] = [
-            n for n in definition.order()
+            n
+            for n in definition.order()
             if n not in self.records or self.records[n].status not in _DONE
         ]
         self.running: dict[str, _Running] = {}
@@ -134,7 +136,9 @@ class _Run:
                 if not self.stopping and self.fail_message is None:
                     self._advance()
                 if not self.running and (
-                    not self.pending or self.stopping or self.fail_message is not None
+                    not self.pending
+                    or self.stopping
+                    or self.fail_message is not None
                     or not self.retry_at
                 ):
                     break
@@ -176,24 +180,28 @@ class _Run:
         """Try to settle or launch one pending step; True when its state changed."""
         step = self.definition.step(name)
         owner = self.branch_owner.get(name)
-        statuses = {d: self.records[d].status if d in self.records else None
-                    for d in self.deps[name]}
+        statuses = {
+            d: self.records[d].status if d in self.records else None for d in self.deps[name]
+        }
         bad = sorted(d for d, s in statuses.items() if s in _BAD)
         if bad:
-            return self._settle(step, StepStatus.NOT_RUN,
-                                f"upstream step '{bad[0]}' {statuses[bad[0]]}")
+            return self._settle(
+                step, StepStatus.NOT_RUN, f"upstream step '{bad[0]}' {statuses[bad[0]]}"
+            )
         if any(s not in _DONE for s in statuses.values()):
             return False
         if owner is not None and self.records[owner].status == StepStatus.SUCCEEDED.value:
             taken = self.records[owner].metadata.get("outcome")
             if_steps, _ = self.definition.step(owner).branches()
             if (name in if_steps) != bool(taken):
-                return self._settle(step, StepStatus.SKIPPED,
-                                    f"condition '{owner}' evaluated to {bool(taken)}")
+                return self._settle(
+                    step, StepStatus.SKIPPED, f"condition '{owner}' evaluated to {bool(taken)}"
+                )
         skipped = sorted(d for d, s in statuses.items() if s == StepStatus.SKIPPED.value)
         if skipped:
-            return self._settle(step, StepStatus.SKIPPED,
-                                f"upstream step '{skipped[0]}' was skipped")
+            return self._settle(
+                step, StepStatus.SKIPPED, f"upstream step '{skipped[0]}' was skipped"
+            )
         if name in self.retry_at:
             if time.monotonic() < self.retry_at[name]:
                 return False
@@ -224,11 +232,16 @@ class _Run:
             return
         if result.fail_message is not None:
             self.fail_message = result.fail_message
-            self._update(step.name, status=StepStatus.FAILED, failure_reason=result.fail_message,
-                         metadata={**record.metadata, **result.metadata})
+            self._update(
+                step.name,
+                status=StepStatus.FAILED,
+                failure_reason=result.fail_message,
+                metadata={**record.metadata, **result.metadata},
+            )
             return
-        self._update(step.name, status=StepStatus.SUCCEEDED,
-                     metadata={**record.metadata, **result.metadata})
+        self._update(
+            step.name, status=StepStatus.SUCCEEDED, metadata={**record.metadata, **result.metadata}
+        )
 
     def _launch(self, step: StepBase) -> None:
         handler: TaskHandler = handler_for(step)  # type: ignore[assignment]
@@ -240,30 +253,43 @@ class _Run:
         try:
             if step.cache is not None and step.cache.enabled and self._cache_hit(step, handler):
                 return
-            work_dir = (self.orch.work_root / self.execution.id / step.name
-                        / f"attempt-{record.attempt}")
+            work_dir = (
+                self.orch.work_root / self.execution.id / step.name / f"attempt-{record.attempt}"
+            )
             shutil.rmtree(work_dir, ignore_errors=True)
             work_dir.mkdir(parents=True)
             task = handler.build_task(step, self.ctx, record.attempt, work_dir)
         except ScorelineError as exc:
-            self._update(step.name, status=StepStatus.FAILED, failure_reason=exc.line(),
-                         metadata={**record.metadata, "errorSource": "user"})
+            self._update(
+                step.name,
+                status=StepStatus.FAILED,
+                failure_reason=exc.line(),
+                metadata={**record.metadata, "errorSource": "user"},
+            )
             return
         self._update(step.name, status=StepStatus.EXECUTING, log_uri=str(work_dir / "log.txt"))
         cancel = threading.Event()
         self.running[step.name] = _Running(step, self.records[step.name], cancel)
         future = self.pool.submit(self._execute, task, cancel)
-        future.add_done_callback(lambda f, n=step.name: self.messages.put(("done", n, f)))
+        future.add_done_callback(partial(self._report_done, step.name))
+
+    def _report_done(self, name: str, future: Future[TaskResult]) -> None:
+        self.messages.put(("done", name, future))
 
     def _execute(self, task: Task, cancel: threading.Event) -> TaskResult:
         try:
             return self.orch.executor.run(
-                task, cancel,
+                task,
+                cancel,
                 lambda process: self.messages.put(("process", task.step_name, process)),
             )
         except Exception as exc:
-            return TaskResult(outcome="failed", failure_reason=f"scoreline error: {exc!r}",
-                              error_detail=traceback.format_exc(), error_source="system")
+            return TaskResult(
+                outcome="failed",
+                failure_reason=f"scoreline error: {exc!r}",
+                error_detail=traceback.format_exc(),
+                error_source="system",
+            )
 
     def _cache_hit(self, step: StepBase, handler: TaskHandler) -> bool:
         assert step.cache is not None
@@ -276,8 +302,12 @@ class _Run:
             self._update(step.name, cache_key=key)
             return False
         self._update(
-            step.name, status=StepStatus.SUCCEEDED, cache_key=key, outputs=hit.outputs,
-            cache_hit_source=hit.id, log_uri=hit.log_uri,
+            step.name,
+            status=StepStatus.SUCCEEDED,
+            cache_key=key,
+            outputs=hit.outputs,
+            cache_hit_source=hit.id,
+            log_uri=hit.log_uri,
             metadata={"cacheHit": {"stepExecutionId": hit.id, "executionId": hit.execution_id}},
         )
         return True
@@ -305,31 +335,52 @@ class _Run:
         metadata = {**self.records[name].metadata, "exitCode": result.exit_code}
         common: dict[str, Any] = {"log_uri": result.log_uri or self.records[name].log_uri}
         if result.outcome == "succeeded":
-            self._update(name, status=StepStatus.SUCCEEDED, outputs=result.outputs,
-                         metadata=metadata, **common)
+            self._update(
+                name,
+                status=StepStatus.SUCCEEDED,
+                outputs=result.outputs,
+                metadata=metadata,
+                **common,
+            )
             shutil.rmtree(work_dir, ignore_errors=True)
             return
         if result.outcome == "stopped":
-            self._update(name, status=StepStatus.STOPPED, failure_reason=result.failure_reason,
-                         error_detail=result.error_detail, metadata=metadata, **common)
+            self._update(
+                name,
+                status=StepStatus.STOPPED,
+                failure_reason=result.failure_reason,
+                error_detail=result.error_detail,
+                metadata=metadata,
+                **common,
+            )
             return
         metadata["errorSource"] = result.error_source
         policy = item.step.retry
         attempt = self.records[name].attempt
         if policy is not None and attempt < policy.max_attempts and not self.stopping:
-            self._update(name, failure_reason=result.failure_reason,
-                         error_detail=result.error_detail, metadata=metadata, **common)
+            self._update(
+                name,
+                failure_reason=result.failure_reason,
+                error_detail=result.error_detail,
+                metadata=metadata,
+                **common,
+            )
             self.retry_at[name] = time.monotonic() + policy.delay_before(attempt + 1)
             self.pending.append(name)
             return
-        self._update(name, status=StepStatus.FAILED, failure_reason=result.failure_reason,
-                     error_detail=result.error_detail, metadata=metadata, **common)
+        self._update(
+            name,
+            status=StepStatus.FAILED,
+            failure_reason=result.failure_reason,
+            error_detail=result.error_detail,
+            metadata=metadata,
+            **common,
+        )
 
     # --- records -------------------------------------------------------------------------
 
     def _start(self, step: StepBase, metadata: dict[str, Any] | None = None) -> StepRecord:
-        record = self.store.start_step(self.execution.id, step.name, step.kind,
-                                       metadata=metadata)
+        record = self.store.start_step(self.execution.id, step.name, step.kind, metadata=metadata)
         self.records[step.name] = record
         return record
 
@@ -354,8 +405,11 @@ class _Run:
             status, why = ExecutionStatus.FAILED, self.fail_message
         elif failed:
             first = min(failed, key=lambda r: r.ended_at or r.started_at or utcnow())
-            status, why = ExecutionStatus.FAILED, f"step '{first.step_name}' failed: " + (
-                first.failure_reason or "no reason recorded")
+            status, why = (
+                ExecutionStatus.FAILED,
+                f"step '{first.step_name}' failed: "
+                + (first.failure_reason or "no reason recorded"),
+            )
         else:
             status, why = ExecutionStatus.SUCCEEDED, None
         return self.store.set_execution_status(
@@ -370,8 +424,8 @@ class _Run:
             for name, record in self.records.items():
                 if not StepStatus(record.status).is_final:
                     self._update(name, status=StepStatus.FAILED, failure_reason=reason)
-            self.store.set_execution_status(self.execution.id, ExecutionStatus.FAILED,
-                                            failure_reason=reason)
+            self.store.set_execution_status(
+                self.execution.id, ExecutionStatus.FAILED, failure_reason=reason
+            )
         except Exception:  # noqa: S110 - recovery on the next start marks it instead
             pass
-

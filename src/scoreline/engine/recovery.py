@@ -33,10 +33,16 @@ def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[
                 continue
             if step.process:
                 _kill_orphan(step.process, f"{execution.id}/{step.step_name}/{step.attempt}")
-            store.update_step(step.id, status=StepStatus.FAILED,
-                              failure_reason=f"{LOST} while the step was {step.status}")
-        status = (ExecutionStatus.STOPPED if execution.status == ExecutionStatus.STOPPING.value
-                  else ExecutionStatus.FAILED)
+            store.update_step(
+                step.id,
+                status=StepStatus.FAILED,
+                failure_reason=f"{LOST} while the step was {step.status}",
+            )
+        status = (
+            ExecutionStatus.STOPPED
+            if execution.status == ExecutionStatus.STOPPING.value
+            else ExecutionStatus.FAILED
+        )
         reason = f"{LOST}: {execution.owner or 'no orchestrator'} ended without finishing it"
         closed.append(store.set_execution_status(execution.id, status, failure_reason=reason))
     return closed

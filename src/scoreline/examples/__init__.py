@@ -11,6 +11,7 @@ EXAMPLES = Path(__file__).parent
 def copy_example(name: str, dest: Path) -> Path:
     """Copy the example project ``name`` into ``dest`` (which must not hold a project)."""
     source = EXAMPLES / name
-    shutil.copytree(source, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        source, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     return dest

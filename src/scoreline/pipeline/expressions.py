@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scoreline.errors import StepError
 
@@ -48,9 +48,7 @@ class ExecutionVariable(_Expr):
     """A value of the running execution, e.g. ``PIPELINE_EXECUTION_ID``."""
 
     expr: Literal["execution_variable"] = "execution_variable"
-    name: Literal[
-        "PIPELINE_EXECUTION_ID", "PIPELINE_NAME", "START_DATETIME", "CURRENT_DATETIME"
-    ]
+    name: Literal["PIPELINE_EXECUTION_ID", "PIPELINE_NAME", "START_DATETIME", "CURRENT_DATETIME"]
 
 
 class Join(_Expr):
@@ -69,6 +67,12 @@ class JsonGet(_Expr):
     step: str
     property_file: str
     json_path: str
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _accept_step(cls, value: Any) -> Any:
+        """The Python DSL may pass the step object itself."""
+        return getattr(value, "name", value)
 
 
 Expression = Annotated[

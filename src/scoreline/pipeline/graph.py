@@ -9,8 +9,11 @@ from scoreline.pipeline.expressions import JsonGet, StepOutput, iter_expressions
 
 
 class _StepLike(Protocol):
-    name: str
-    depends_on: list[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def depends_on(self) -> list[str]: ...
 
     def branches(self) -> tuple[list[str], list[str]]: ...
 

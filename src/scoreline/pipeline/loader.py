@@ -27,12 +27,15 @@ def load_file(path: Path) -> list[PipelineDefinition]:
         try:
             data: Any = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DefinitionError(f"not valid JSON ({exc.msg})", where=f"{source}:{exc.lineno}")
+            raise DefinitionError(
+                f"not valid JSON ({exc.msg})", where=f"{source}:{exc.lineno}"
+            ) from None
     elif path.suffix in (".yaml", ".yml"):
         data = _read_yaml(path)
     else:
-        raise DefinitionError("unsupported file type", where=source,
-                              hint="use .yaml, .yml, .json or .py")
+        raise DefinitionError(
+            "unsupported file type", where=source, hint="use .yaml, .yml, .json or .py"
+        )
     items = data.get("pipelines") if isinstance(data, dict) and "pipelines" in data else [data]
     if not isinstance(items, list):
         raise DefinitionError("'pipelines' must be a list", where=source)
@@ -43,12 +46,16 @@ def _load_python(path: Path) -> list[PipelineDefinition]:
     try:
         namespace = runpy.run_path(str(path), run_name="scoreline_pipeline")
     except DefinitionError as exc:
-        raise DefinitionError(exc.what, where=f"{path}: {exc.where or ''}".rstrip(": "),
-                              hint=exc.hint) from None
+        raise DefinitionError(
+            exc.what, where=f"{path}: {exc.where or ''}".rstrip(": "), hint=exc.hint
+        ) from None
     found = [v for v in namespace.values() if isinstance(v, PipelineDefinition)]
     if not found:
-        raise DefinitionError("defines no pipeline", where=str(path),
-                              hint="assign a Pipeline(...) to a module-level name")
+        raise DefinitionError(
+            "defines no pipeline",
+            where=str(path),
+            hint="assign a Pipeline(...) to a module-level name",
+        )
     return found
 
 

@@ -77,7 +77,7 @@ class Parameter(BaseModel):
             if self.type is ParameterType.BOOLEAN and text.lower() in _TRUE | _FALSE:
                 return text.lower() in _TRUE
         elif _matches(self.type, raw):
-            return float(raw) if self.type is ParameterType.FLOAT else raw  # type: ignore[no-any-return]
+            return float(raw) if self.type is ParameterType.FLOAT else raw
         raise ParameterError(
             f"expects {self.type.value}, got {raw!r}", where=f"parameter '{self.name}'"
         )
@@ -161,7 +161,8 @@ class PipelineDefinition(BaseModel):
                 return p
         known = ", ".join(p.name for p in self.parameters) or "none"
         raise ParameterError(
-            f"unknown parameter '{name}'", where=f"pipeline '{self.name}'",
+            f"unknown parameter '{name}'",
+            where=f"pipeline '{self.name}'",
             hint=f"its parameters: {known}",
         )
 
@@ -185,7 +186,8 @@ class PipelineDefinition(BaseModel):
                 if p.default is None:
                     raise ParameterError(
                         "has no default and no value was given",
-                        where=f"parameter '{p.name}'", hint=f"pass -p {p.name}=VALUE",
+                        where=f"parameter '{p.name}'",
+                        hint=f"pass -p {p.name}=VALUE",
                     )
                 values[p.name] = p.default
         return values
@@ -215,8 +217,9 @@ class PipelineDefinition(BaseModel):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DefinitionError(f"not valid JSON ({exc.msg}, line {exc.lineno})",
-                                  where=source) from None
+            raise DefinitionError(
+                f"not valid JSON ({exc.msg}, line {exc.lineno})", where=source
+            ) from None
         return cls.from_dict(data, source=source)
 
 
@@ -280,13 +283,12 @@ def validate(definition: PipelineDefinition) -> None:
     cycle = find_cycle(definition.dependencies())
     if cycle:
         raise DefinitionError(
-            f"dependency cycle {' -> '.join(cycle)}", where=f"step '{cycle[0]}'"
+            f"dependency cycle {' -> '.join(cycle)} (each step depends on the next)",
+            where=f"step '{cycle[0]}'",
         )
 
 
-def _check_reference(
-    expr: Any, where: str, params: set[str], steps: dict[str, StepBase]
-) -> None:
+def _check_reference(expr: Any, where: str, params: set[str], steps: dict[str, StepBase]) -> None:
     if isinstance(expr, ParameterRef) and expr.name not in params:
         raise DefinitionError(f"references unknown parameter '{expr.name}'", where=where)
     if isinstance(expr, StepOutput | JsonGet):

@@ -24,7 +24,7 @@ def _jsonable(value: Any) -> Any:
 
 class _Record:
     def to_dict(self) -> dict[str, Any]:
-        return {  # type: ignore[no-any-return]
+        return {
             f.name: _jsonable(getattr(self, f.name))
             for f in dataclasses.fields(self)  # type: ignore[arg-type]
         }

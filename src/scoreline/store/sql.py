@@ -87,9 +87,7 @@ class MetadataStore:
         """Store ``definition`` as a new version unless it equals the latest one.
         Returns the version and whether it was created."""
         name = definition["name"]
-        digest = hashlib.sha256(
-            json.dumps(definition, sort_keys=True).encode("utf-8")
-        ).hexdigest()
+        digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode("utf-8")).hexdigest()
         now = utcnow()
         with self._tx() as conn:
             row = conn.execute(
@@ -131,8 +129,9 @@ class MetadataStore:
                     sa.select(t.pipelines.c.latest_version).where(t.pipelines.c.name == name)
                 ).scalar()
                 if latest is None:
-                    raise NotFoundError(f"no pipeline named '{name}'",
-                                        hint="see `scoreline pipelines list`")
+                    raise NotFoundError(
+                        f"no pipeline named '{name}'", hint="see `scoreline pipelines list`"
+                    )
                 version = int(latest)
             return self._version(conn, name, version)
 
@@ -235,8 +234,12 @@ class MetadataStore:
                 )
             values: dict[str, Any] = {"status": status.value}
             if status.is_final:
-                values.update(ended_at=utcnow(), failure_reason=failure_reason, owner=None,
-                              stop_requested=False)
+                values.update(
+                    ended_at=utcnow(),
+                    failure_reason=failure_reason,
+                    owner=None,
+                    stop_requested=False,
+                )
             elif status is ExecutionStatus.EXECUTING:
                 values.update(ended_at=None, failure_reason=None, stop_requested=False)
             conn.execute(
@@ -284,9 +287,7 @@ class MetadataStore:
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
             if ExecutionStatus(current.status).is_final:
-                raise StateError(
-                    f"execution {execution_id} has already ended ({current.status})"
-                )
+                raise StateError(f"execution {execution_id} has already ended ({current.status})")
             conn.execute(
                 t.executions.update()
                 .where(t.executions.c.id == execution_id)
@@ -311,8 +312,9 @@ class MetadataStore:
             sa.select(t.executions).where(t.executions.c.id == execution_id)
         ).one_or_none()
         if row is None:
-            raise NotFoundError(f"no execution '{execution_id}'",
-                                hint="see `scoreline executions list`")
+            raise NotFoundError(
+                f"no execution '{execution_id}'", hint="see `scoreline executions list`"
+            )
         return ExecutionRecord(**row._mapping)
 
     # --- steps ---------------------------------------------------------------------------
@@ -344,8 +346,13 @@ class MetadataStore:
             if row is None:
                 conn.execute(
                     t.step_executions.insert().values(
-                        execution_id=execution_id, step_name=step_name, step_kind=step_kind,
-                        attempt=1, log_uri=None, cache_key=None, **fresh,
+                        execution_id=execution_id,
+                        step_name=step_name,
+                        step_kind=step_kind,
+                        attempt=1,
+                        log_uri=None,
+                        cache_key=None,
+                        **fresh,
                     )
                 )
                 previous = None
@@ -356,8 +363,7 @@ class MetadataStore:
                     .values(attempt=row.attempt + 1, **fresh)
                 )
                 previous = row.status
-            record = self._step_row(conn, execution_id, step_name)
-            assert record is not None
+            record = self._step_by_id(conn, self._step_row(conn, execution_id, step_name).id)
             self._step_event(conn, record, previous)
             return record
 
@@ -470,16 +476,26 @@ class MetadataStore:
         detail: dict[str, Any],
         resources: Sequence[str],
     ) -> EventRecord:
+        now = utcnow()
         values = {
             "id": str(uuid.uuid4()),
-            "time": utcnow(),
+            "time": now,
             "source": EVENT_SOURCE,
             "detail_type": detail_type,
             "resources": list(resources),
             "detail": detail,
         }
-        seq = conn.execute(t.events.insert().values(**values)).inserted_primary_key[0]
-        return EventRecord(seq=int(seq), **values)
+        key = conn.execute(t.events.insert().values(**values)).inserted_primary_key
+        assert key is not None
+        return EventRecord(
+            seq=int(key[0]),
+            id=str(values["id"]),
+            time=now,
+            source=EVENT_SOURCE,
+            detail_type=detail_type,
+            resources=list(resources),
+            detail=detail,
+        )
 
     def _execution_event(
         self, conn: sa.Connection, record: ExecutionRecord, previous: str | None
@@ -503,9 +519,7 @@ class MetadataStore:
 
     def _step_event(self, conn: sa.Connection, record: StepRecord, previous: str | None) -> None:
         pipeline_name = conn.execute(
-            sa.select(t.executions.c.pipeline_name).where(
-                t.executions.c.id == record.execution_id
-            )
+            sa.select(t.executions.c.pipeline_name).where(t.executions.c.id == record.execution_id)
         ).scalar_one()
         arn = pipeline_arn(pipeline_name)
         detail = {

@@ -12,7 +12,9 @@ with (Path(os.environ["SCORELINE_INPUT_TEST"]) / "test.csv").open() as handle:
 errors = [(model["slope"] * x + model["intercept"] - y) ** 2 for x, y in rows]
 mse = sum(errors) / len(errors)
 std = math.sqrt(sum((e - mse) ** 2 for e in errors) / len(errors))
-report = {"regression_metrics": {"mse": {"value": mse, "standard_deviation": std}}}
+report = {
+    "regression_metrics": {"mse": {"value": round(mse, 6), "standard_deviation": round(std, 6)}}
+}
 out = Path(os.environ["SCORELINE_OUTPUT_EVALUATION"]) / "evaluation.json"
 out.write_text(json.dumps(report, indent=2))
 print(f"MSE = {mse:.4f}")

@@ -1,4 +1,5 @@
-"""Fit y = a*x + b by least squares; SageMaker training contract (SM_CHANNEL_TRAIN, SM_MODEL_DIR)."""
+"""Fit y = a*x + b by least squares, with SageMaker's training contract:
+the channel in SM_CHANNEL_TRAIN, the model saved into SM_MODEL_DIR."""
 
 import argparse
 import csv

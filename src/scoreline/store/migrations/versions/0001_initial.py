@@ -59,9 +59,7 @@ def upgrade() -> None:
     op.create_table(
         "step_executions",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "execution_id", sa.String(32), sa.ForeignKey("executions.id"), nullable=False
-        ),
+        sa.Column("execution_id", sa.String(32), sa.ForeignKey("executions.id"), nullable=False),
         sa.Column("step_name", sa.String(80), nullable=False),
         sa.Column("step_kind", sa.String(40), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),

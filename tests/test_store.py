@@ -1,0 +1,113 @@
+"""Metadata store on a real SQLite file: migrations, versions, events, concurrency settings."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from scoreline.store import MetadataStore
+from scoreline.store.migrate import HEAD_REVISION, current_revision
+from scoreline.store.tables import metadata
+from scoreline.types import ExecutionStatus, StepStatus
+
+
+def test_migrations_apply_on_first_use_and_match_the_tables(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path}/meta.db")
+    assert current_revision(store.engine) == HEAD_REVISION
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    mode = sqlite3.connect(tmp_path / "meta.db").execute("PRAGMA journal_mode").fetchone()
+    assert mode == ("wal",)
+
+
+def test_head_revision_constant_matches_the_migration_tree() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from scoreline.store.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_pipeline_versions_only_change_with_the_definition(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path}/meta.db")
+    v1, created1 = store.register_pipeline({"name": "P", "steps": []}, "ann")
+    same, created2 = store.register_pipeline({"name": "P", "steps": []}, "bob")
+    v2, created3 = store.register_pipeline({"name": "P", "steps": [], "description": "x"}, "bob")
+    assert (v1.version, created1, same.version, created2, v2.version, created3) == (
+        1,
+        True,
+        1,
+        False,
+        2,
+        True,
+    )
+    assert store.get_pipeline_version("P").version == 2
+    assert store.get_pipeline_version("P", 1).definition == {"name": "P", "steps": []}
+    assert store.get_pipeline_version("P", 2).created_by == "bob"
+
+
+def test_status_change_and_event_share_one_transaction(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path}/meta.db")
+    version, _ = store.register_pipeline({"name": "P", "steps": []}, "ann")
+    execution, _ = store.create_execution(version, {}, started_by="ann", owner="me")
+    step = store.start_step(execution.id, "A", "processing")
+
+    # Make the event insert fail: the status change must roll back with it.
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER no_events BEFORE INSERT ON events BEGIN "
+            "SELECT RAISE(ABORT, 'outbox unavailable'); END"
+        )
+    with contextlib.suppress(sa.exc.DatabaseError):
+        store.update_step(step.id, status=StepStatus.SUCCEEDED)
+    assert store.get_step(step.id).status == "Starting"
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER no_events")
+    store.update_step(step.id, status=StepStatus.SUCCEEDED)
+    store.set_execution_status(execution.id, ExecutionStatus.SUCCEEDED, expected_owner="me")
+    kinds = [
+        (
+            e.detail.get("stepName"),
+            e.detail.get("currentStepStatus") or e.detail.get("currentPipelineExecutionStatus"),
+        )
+        for e in store.list_events(execution_id=execution.id)
+    ]
+    assert kinds == [
+        (None, "Executing"),
+        ("A", "Starting"),
+        ("A", "Succeeded"),
+        (None, "Succeeded"),
+    ]
+    assert store.get_execution(execution.id).owner is None
+
+
+def test_concurrent_writers_queue_instead_of_failing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/meta.db"
+    MetadataStore(url)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            store = MetadataStore(url)
+            for i in range(30):
+                store.append_event("Test", {"writer": n, "i": i})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(MetadataStore(url).list_events(limit=1000)) == 180
