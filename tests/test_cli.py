@@ -19,7 +19,7 @@ def test_help_lists_the_commands() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scoreline", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("run", "demo", "executions", "pipelines", "events"):
+    for command in ("init", "run", "demo", "executions", "pipelines", "events"):
         assert command in result.stdout
 
 
@@ -100,6 +100,31 @@ def test_missing_project_says_what_to_do(tmp_path: Path) -> None:
         f"error: {tmp_path}: no scoreline.yaml found "
         "(run `scoreline init DIR` or pass --project DIR)"
     )
+
+
+def test_init_creates_a_project_once(tmp_path: Path) -> None:
+    target = tmp_path / "new"
+    scoreline = [sys.executable, "-m", "scoreline"]
+    created = subprocess.run([*scoreline, "init", str(target)], capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    listed = subprocess.run(
+        [*scoreline, "--project", str(target), "pipelines", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert '"name": "DemoPipeline"' in listed.stdout
+    again = subprocess.run([*scoreline, "init", str(target)], capture_output=True, text=True)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        f"error: {target}: already holds a scoreline.yaml (choose an empty folder)"
+    )
+    unknown = subprocess.run(
+        [*scoreline, "init", str(tmp_path / "x"), "--example", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.stderr.strip() == "error: --example: unknown example 'nope' (available: demo)"
 
 
 @pytest.mark.slow

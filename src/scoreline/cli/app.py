@@ -102,6 +102,33 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project.")],
+    example: Annotated[str, typer.Option("--example", help="Example to start from.")] = "demo",
+) -> None:
+    """Create a project in DIRECTORY from a bundled example."""
+    from scoreline.errors import ConfigError
+    from scoreline.examples import available_examples, copy_example
+    from scoreline.settings import PROJECT_FILE
+
+    if example not in available_examples():
+        raise ConfigError(
+            f"unknown example '{example}'",
+            where="--example",
+            hint=f"available: {', '.join(available_examples())}",
+        )
+    if (directory / PROJECT_FILE).exists():
+        raise ConfigError(
+            f"already holds a {PROJECT_FILE}", where=str(directory), hint="choose an empty folder"
+        )
+    copy_example(example, directory)
+    render.console.print(
+        f"Created project '{example}' in {directory}; next: "
+        f"scoreline --project {directory} pipelines list"
+    )
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path | None,

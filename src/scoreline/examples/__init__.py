@@ -8,6 +8,11 @@ from pathlib import Path
 EXAMPLES = Path(__file__).parent
 
 
+def available_examples() -> list[str]:
+    """Names of the bundled example projects."""
+    return sorted(p.name for p in EXAMPLES.iterdir() if (p / "scoreline.yaml").is_file())
+
+
 def copy_example(name: str, dest: Path) -> Path:
     """Copy the example project ``name`` into ``dest`` (which must not hold a project)."""
     source = EXAMPLES / name
