@@ -449,6 +449,29 @@ def test_training_step_gets_the_sagemaker_contract(project: ProjectDir) -> None:
     }
 
 
+def test_parameter_precedence_defaults_file_then_command_line(project: ProjectDir) -> None:
+    ok = project.script("ok.py", WRITE_OUT)
+    project.pipeline(
+        {
+            "name": "P",
+            "parameters": [
+                {"name": "A", "type": "Integer", "default": 1},
+                {"name": "B", "type": "Float", "default": 1.0},
+                {"name": "C", "type": "String", "default": "default"},
+            ],
+            "steps": [{"name": "S", "kind": "processing", "script": ok}],
+        }
+    )
+    (project.root / "pipelines" / "P.params.yaml").write_text(
+        "Parameters:\n  B: 2.5\n  C: from-file\n"
+    )
+    run = project.cli_json("run", "P", "--wait", "-p", "C=from-cli")
+    assert run["parameters"] == {"A": 1, "B": 2.5, "C": "from-cli"}
+    (project.root / "pipelines" / "P.params.yaml").write_text("Parameters:\n  B: lots\n")
+    bad = project.cli("run", "P", check=False)
+    assert bad.stderr.strip() == "error: parameter 'B': expects Float, got 'lots'"
+
+
 def test_idempotency_token_returns_the_first_execution(project: ProjectDir) -> None:
     ok = project.script("ok.py", WRITE_OUT)
     project.pipeline({"name": "P", "steps": [{"name": "A", "kind": "processing", "script": ok}]})

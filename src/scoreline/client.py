@@ -23,7 +23,7 @@ from typing import Any
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine import Orchestrator, recover_lost_executions
 from scoreline.errors import DefinitionError, NotFoundError, StateError
-from scoreline.pipeline.loader import load_file
+from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.settings import Project, load_project
 from scoreline.store import (
@@ -101,6 +101,12 @@ class Client:
             )
         return definitions[name]
 
+    def parameter_file_values(self, pipeline: str) -> dict[str, Any]:
+        """Overrides from ``pipelines/<pipeline>.params.yaml`` (key ``Parameters``), which
+        sit between the definition's defaults and ``-p`` on the command line."""
+        path = self.project.root / "pipelines" / f"{pipeline}.params.yaml"
+        return load_params_file(path) if path.is_file() else {}
+
     def register(self, definition: PipelineDefinition) -> tuple[PipelineVersionRecord, bool]:
         """Store a definition as the pipeline's next version unless it is unchanged."""
         return self.store.register_pipeline(definition.to_dict(), current_user())
@@ -135,7 +141,9 @@ class Client:
         ``wait`` it runs here and returns when it ends; otherwise a detached orchestrator
         process runs it. A repeated ``client_request_token`` returns the first execution."""
         definition = self.definition(pipeline)
-        values = definition.resolve_parameters(parameters)
+        values = definition.resolve_parameters(
+            {**self.parameter_file_values(pipeline), **(parameters or {})}
+        )
         version, _ = self.register(definition)
         orchestrator = self._orchestrator() if wait else None
         execution, created = self.store.create_execution(
