@@ -335,6 +335,24 @@ def test_event_sequence_is_complete_and_ordered(project: ProjectDir) -> None:
     assert events[-1]["detail"]["previousPipelineExecutionStatus"] == "Executing"
 
 
+def test_step_timeout_fails_the_step_and_kills_it(project: ProjectDir) -> None:
+    slow = project.script("slow.py", SLOW)
+    project.pipeline(
+        {
+            "name": "P",
+            "steps": [
+                {"name": "Slow", "kind": "processing", "script": slow, "timeout_seconds": 0.5}
+            ],
+        }
+    )
+    client = project.client()
+    execution = client.start("P", wait=True)
+    assert execution.status == "Failed"
+    (step,) = client.steps(execution.id)
+    assert step.failure_reason == "timed out after 0.5 s"
+    assert step.metadata["errorSource"] == "user"
+
+
 def test_killed_orchestrator_is_detected_on_next_start(project: ProjectDir) -> None:
     slow = project.script("slow.py", SLOW)
     project.pipeline(

@@ -80,22 +80,17 @@ class LocalExecutor:
                 failure_reason="stopped on request",
                 error_detail=tail,
             )
-        if outcome == "timeout":
-            return TaskResult(
-                outcome="failed",
-                log_uri=log_uri,
-                exit_code=exit_code,
-                failure_reason=f"timed out after {task.timeout_seconds:g} s",
-                error_detail=tail,
-                error_source="user",
+        if outcome == "timeout" or exit_code != 0:
+            reason = (
+                f"timed out after {task.timeout_seconds:g} s"
+                if outcome == "timeout"
+                else f"script exited with code {exit_code}: {_last_line(tail) or 'no output'}"
             )
-        if exit_code != 0:
-            last = _last_line(tail) or "no output"
             return TaskResult(
                 outcome="failed",
                 log_uri=log_uri,
                 exit_code=exit_code,
-                failure_reason=f"script exited with code {exit_code}: {last}",
+                failure_reason=reason,
                 error_detail=tail,
                 error_source="user",
             )
