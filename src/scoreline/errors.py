@@ -50,3 +50,8 @@ class ArtifactError(ScorelineError):
 
 class StepError(ScorelineError):
     """A step failed while being prepared or run; the message is recorded on the step."""
+
+
+class DataError(ScorelineError):
+    """A data file, row or value cannot be used (wrong column count, not a number, unknown
+    category); ``where`` names the file, row and column."""

@@ -53,6 +53,14 @@ class ExecutionStatus(StrEnum):
         return self in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.STOPPED)
 
 
+class ApprovalStatus(StrEnum):
+    """Approval status of a model version (SageMaker Model Registry's values)."""
+
+    PENDING = "PendingManualApproval"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
 class ParameterType(StrEnum):
     """Types a pipeline parameter can have."""
 

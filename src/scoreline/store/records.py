@@ -106,3 +106,42 @@ class EventRecord(_Record):
             "resources": list(self.resources),
             "detail": self.detail,
         }
+
+
+@dataclass(frozen=True)
+class ApprovalRecord(_Record):
+    """One change of a model version's approval status (the audit trail)."""
+
+    previous_status: str | None
+    status: str
+    actor: str
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ModelVersionRecord(_Record):
+    """An immutable model version; only its approval status and aliases change."""
+
+    group_name: str
+    version: int
+    approval_status: str
+    flavor: str
+    artifact_uri: str
+    artifact_sha256: str
+    preprocessing_uri: str | None
+    input_schema: dict[str, Any]
+    metrics: dict[str, Any]
+    metrics_uri: str | None
+    baseline: dict[str, Any]
+    lineage: dict[str, Any]
+    description: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    aliases: list[str]
+    history: list[ApprovalRecord]
+
+    @property
+    def arn(self) -> str:
+        return f"scoreline:model-package/{self.group_name}/{self.version}"

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,9 @@ from scoreline.store.records import (
     PipelineVersionRecord,
     StepRecord,
 )
+from scoreline.store.registry import ModelRegistryStore
+from scoreline.store.tables import utcnow
 from scoreline.types import EVENT_SOURCE, DetailType, ExecutionStatus, StepStatus
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -70,6 +68,7 @@ class MetadataStore:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         ensure_schema(self.engine, lock_path)
+        self.models = ModelRegistryStore(self)
 
     def close(self) -> None:
         self.engine.dispose()

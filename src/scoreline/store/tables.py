@@ -33,6 +33,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 metadata = sa.MetaData()
 
 pipelines = sa.Table(
@@ -105,4 +109,65 @@ events = sa.Table(
     sa.Column("detail_type", sa.String(80), nullable=False, index=True),
     sa.Column("resources", sa.JSON, nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+)
+
+model_package_groups = sa.Table(
+    "model_package_groups",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "group_name", sa.String(80), sa.ForeignKey("model_package_groups.name"), primary_key=True
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("approval_status", sa.String(32), nullable=False, index=True),
+    sa.Column("flavor", sa.String(40), nullable=False),
+    sa.Column("artifact_uri", sa.Text, nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("preprocessing_uri", sa.Text),
+    sa.Column("input_schema", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("metrics_uri", sa.Text),
+    sa.Column("baseline", sa.JSON, nullable=False),
+    sa.Column("lineage", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+model_approvals = sa.Table(
+    "model_approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("group_name", sa.String(80), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("previous_status", sa.String(32)),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["group_name", "version"], ["model_versions.group_name", "model_versions.version"]
+    ),
+    sa.Index("ix_model_approvals_version", "group_name", "version"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("group_name", sa.String(80), primary_key=True),
+    sa.Column("alias", sa.String(80), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("set_by", sa.String(200), nullable=False),
+    sa.Column("set_at", UTCDateTime, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["group_name", "version"], ["model_versions.group_name", "model_versions.version"]
+    ),
 )

@@ -1,0 +1,260 @@
+"""Reading tabular inputs (CSV with or without a header, Parquet) in bounded chunks.
+
+The fast path hands whole files to pyarrow's streaming readers. When a CSV file has a row
+pyarrow cannot convert, :func:`careful_csv_chunks` reads it again with Python's ``csv`` module,
+which knows each row's line number, so the error (or the rejected-rows file) can name the
+file, row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from scoreline.errors import DataError
+
+ColumnKind = Literal["numeric", "categorical", "string"]
+DATA_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
+
+
+def data_files(path: Path) -> list[Path]:
+    """The data files at ``path``: the file itself, or a folder's data files sorted by name."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError("no such file or folder", where=str(path))
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(("_", "."))
+    )
+    if not files:
+        raise DataError(
+            "folder holds no data files", where=str(path), hint="expected *.csv or *.parquet"
+        )
+    return files
+
+
+def file_format(path: Path) -> Literal["csv", "parquet"]:
+    return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+
+
+def arrow_type(kind: ColumnKind) -> pa.DataType:
+    if kind == "numeric":
+        return pa.float64()
+    if kind == "categorical":
+        return pa.dictionary(pa.int32(), pa.string())
+    return pa.string()
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be used, and why."""
+
+    file: str
+    """The file's name."""
+    row: int
+    column: str | None
+    reason: str
+
+    def where(self) -> str:
+        place = f"{self.file}, row {self.row}"
+        return f"{place}, column '{self.column}'" if self.column else place
+
+
+@dataclass
+class Chunk:
+    """A slice of one input file. ``first_row`` is the file row number of its first row
+    (header lines counted); rows flagged in ``rejected_mask`` hold nulls only."""
+
+    file: Path
+    first_row: int
+    batch: pa.RecordBatch
+    rejects: list[Reject] = field(default_factory=list)
+    rejected_mask: np.ndarray | None = None
+
+
+class FastPathError(Exception):
+    """pyarrow could not read the file as declared; read it carefully instead."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The columns a reader must produce: names in file order and how to type them.
+    Columns not listed in ``kinds`` are read as strings."""
+
+    columns: Sequence[str]
+    kinds: dict[str, ColumnKind]
+    header: bool = False
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([(c, arrow_type(self.kinds.get(c, "string"))) for c in self.columns])
+
+
+def header_columns(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        first = next(csv.reader(handle), None)
+    if not first:
+        raise DataError("file is empty, expected a header line", where=str(path))
+    return [c.strip() for c in first]
+
+
+def fast_chunks(path: Path, spec: TableSpec, chunk_bytes: int = 8 << 20) -> Iterator[Chunk]:
+    """Stream a file with pyarrow; raises :class:`FastPathError` on a row it cannot convert."""
+    if file_format(path) == "parquet":
+        yield from _parquet_chunks(path, spec)
+        return
+    names = list(spec.columns)
+    read = pacsv.ReadOptions(column_names=names, block_size=chunk_bytes)
+    if spec.header:
+        found = header_columns(path)
+        _check_header(path, found, names)
+        read = pacsv.ReadOptions(column_names=found, skip_rows=1, block_size=chunk_bytes)
+    convert = pacsv.ConvertOptions(
+        column_types={c: arrow_type(k) for c, k in spec.kinds.items()},
+        include_columns=names,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+    row = 2 if spec.header else 1
+    try:
+        reader = pacsv.open_csv(path, read_options=read, convert_options=convert)
+        for batch in reader:
+            yield Chunk(path, row, batch)
+            row += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        raise FastPathError(str(exc)) from exc
+
+
+def _check_header(path: Path, found: Sequence[str], needed: Sequence[str]) -> None:
+    missing = [c for c in needed if c not in found]
+    if missing:
+        raise DataError(
+            f"column '{missing[0]}' is missing from the header",
+            where=f"{path}, row 1",
+            hint=f"the header must name {', '.join(needed)}",
+        )
+
+
+def _parquet_chunks(path: Path, spec: TableSpec) -> Iterator[Chunk]:
+    handle = pq.ParquetFile(path)
+    names = list(spec.columns)
+    _check_header(path, handle.schema_arrow.names, names)
+    row = 1
+    for batch in handle.iter_batches(batch_size=131072, columns=names):
+        columns = []
+        for name, column in zip(names, batch.columns, strict=True):
+            target = arrow_type(spec.kinds.get(name, "string"))
+            if column.type != target:
+                try:
+                    column = column.cast(target)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise DataError(
+                        f"column has type {column.type}, expected {spec.kinds.get(name)}",
+                        where=f"{path}, column '{name}'",
+                    ) from exc
+            columns.append(column)
+        batch = pa.RecordBatch.from_arrays(columns, names=names)
+        yield Chunk(path, row, batch)
+        row += batch.num_rows
+
+
+def careful_csv_chunks(path: Path, spec: TableSpec, chunk_rows: int = 65536) -> Iterator[Chunk]:
+    """Read a CSV file row by row, recording every row that does not fit ``spec``."""
+    names = list(spec.columns)
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        positions = list(range(len(names)))
+        width = len(names)
+        if spec.header:
+            found = [c.strip() for c in next(reader, [])]
+            _check_header(path, found, names)
+            positions = [found.index(c) for c in names]
+            width = len(found)
+        rows: list[list[str] | None] = []
+        rejects: list[Reject] = []
+        first_row = reader.line_num + 1
+        for values in reader:
+            problem = _row_problem(values, width, names, positions, spec)
+            if problem is None:
+                rows.append([values[p] for p in positions])
+            else:
+                rows.append(None)
+                rejects.append(Reject(path.name, reader.line_num, problem[0], problem[1]))
+            if len(rows) >= chunk_rows:
+                yield _chunk_from_rows(path, first_row, rows, rejects, spec)
+                first_row = reader.line_num + 1
+                rows, rejects = [], []
+        if rows:
+            yield _chunk_from_rows(path, first_row, rows, rejects, spec)
+
+
+def _row_problem(
+    values: list[str], width: int, names: list[str], positions: list[int], spec: TableSpec
+) -> tuple[str | None, str] | None:
+    if len(values) != width:
+        return None, f"expected {width} columns, found {len(values)}"
+    for name, pos in zip(names, positions, strict=True):
+        if spec.kinds.get(name) == "numeric":
+            text = values[pos].strip()
+            if text:
+                try:
+                    float(text)
+                except ValueError:
+                    return name, f"'{values[pos]}' is not a number"
+    return None
+
+
+def _chunk_from_rows(
+    path: Path,
+    first_row: int,
+    rows: list[list[str] | None],
+    rejects: list[Reject],
+    spec: TableSpec,
+) -> Chunk:
+    arrays = []
+    for index, name in enumerate(spec.columns):
+        kind = spec.kinds.get(name, "string")
+        if kind == "numeric":
+            values: list[object] = [
+                None if r is None or not r[index].strip() else float(r[index]) for r in rows
+            ]
+        else:
+            values = [None if r is None or r[index] == "" else r[index] for r in rows]
+        array = pa.array(values, type=pa.float64() if kind == "numeric" else pa.string())
+        if kind == "categorical":
+            array = array.dictionary_encode()
+        arrays.append(array)
+    mask = np.fromiter((r is None for r in rows), dtype=bool, count=len(rows))
+    return Chunk(
+        path,
+        first_row,
+        pa.RecordBatch.from_arrays(arrays, names=list(spec.columns)),
+        rejects,
+        mask if mask.any() else None,
+    )
+
+
+def read_table(path: Path, spec: TableSpec) -> pa.Table:
+    """A whole (small) file or folder as one table; a bad row is a :class:`DataError`."""
+    batches = []
+    for file in data_files(path):
+        try:
+            batches.extend(c.batch for c in fast_chunks(file, spec))
+        except FastPathError:
+            for chunk in careful_csv_chunks(file, spec):
+                if chunk.rejects:
+                    first = chunk.rejects[0]
+                    raise DataError(first.reason, where=first.where()) from None
+                batches.append(chunk.batch)
+    if not batches:
+        return spec.schema().empty_table()
+    return pa.Table.from_batches(batches).unify_dictionaries()

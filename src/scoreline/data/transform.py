@@ -1,0 +1,322 @@
+"""The built-in batch transform: stream rows in, apply the saved preprocessing and the model,
+write one prediction per input row, in input order.
+
+Three stages overlap: a reader thread (pyarrow parses with its own threads), the caller's
+thread encoding and predicting (the model uses every core), and a writer thread. Queues
+between them hold at most two chunks each, so memory stays bounded whatever the input size.
+"""
+
+from __future__ import annotations
+
+import csv
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from scoreline.data.flavors import Model
+from scoreline.data.io import (
+    Chunk,
+    FastPathError,
+    Reject,
+    TableSpec,
+    careful_csv_chunks,
+    data_files,
+    fast_chunks,
+    file_format,
+)
+from scoreline.data.preprocess import Preprocessor, UnknownValue
+from scoreline.errors import DataError
+
+OnError = Literal["fail", "reject"]
+REJECTED_FILE = "rejected.csv"
+_QUEUE_DEPTH = 2
+_END = object()
+
+
+@dataclass(frozen=True)
+class TransformOptions:
+    """How to read the input and write the predictions."""
+
+    spec: TableSpec
+    output_format: Literal["csv", "parquet"] | None = None
+    """``None`` writes the input's own format."""
+    id_column: str | None = None
+    on_error: OnError = "fail"
+    chunk_bytes: int = 8 << 20
+
+
+@dataclass
+class TransformReport:
+    rows: int = 0
+    scored: int = 0
+    rejected: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "files": self.files,
+        }
+
+
+def batch_transform(
+    source: Path,
+    model: Model,
+    preprocessor: Preprocessor,
+    out_dir: Path,
+    options: TransformOptions,
+) -> TransformReport:
+    """Score every data file under ``source`` into ``out_dir`` (one output per input file,
+    named after it). Rejected rows, when ``on_error="reject"``, go to ``rejected.csv``."""
+    if options.id_column and options.id_column not in options.spec.columns:
+        raise DataError(
+            f"id column '{options.id_column}' is not among the input columns",
+            hint=f"columns are {', '.join(options.spec.columns)}",
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = TransformReport()
+    rejects = _RejectLog(out_dir / REJECTED_FILE)
+    try:
+        for path in data_files(source):
+            fmt = options.output_format or file_format(path)
+            target = out_dir / f"{path.stem}.{'parquet' if fmt == 'parquet' else 'csv'}"
+            try:
+                counts = _score_file(
+                    fast_chunks(path, options.spec, options.chunk_bytes),
+                    model,
+                    preprocessor,
+                    target,
+                    fmt,
+                    options,
+                    rejects,
+                )
+            except FastPathError:
+                # A row pyarrow could not convert: read this file again, row by row.
+                rejects.forget(path.name)
+                counts = _score_file(
+                    careful_csv_chunks(path, options.spec),
+                    model,
+                    preprocessor,
+                    target,
+                    fmt,
+                    options,
+                    rejects,
+                )
+            rows, rejected = counts
+            report.rows += rows
+            report.rejected += rejected
+            report.scored += rows - rejected
+            report.files.append(
+                {"input": path.name, "output": target.name, "rows": rows, "rejected": rejected}
+            )
+    finally:
+        rejects.close()
+    return report
+
+
+def _score_file(
+    chunks: Iterator[Chunk],
+    model: Model,
+    preprocessor: Preprocessor,
+    target: Path,
+    fmt: str,
+    options: TransformOptions,
+    rejects: _RejectLog,
+) -> tuple[int, int]:
+    writer = _Writer(target, fmt, options)
+    rows = rejected = 0
+    try:
+        for chunk in _read_ahead(chunks):
+            encoded = preprocessor.encode(chunk.batch)
+            mask = _check(chunk, encoded.unknown, options.on_error)
+            predictions = model.predict(encoded.matrix)
+            if mask is not None:
+                rejected += int(mask.sum())
+                rejects.add(chunk.rejects)
+            writer.put(chunk.batch, predictions, mask)
+            rows += chunk.batch.num_rows
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return rows, rejected
+
+
+def _check(chunk: Chunk, unknown: list[UnknownValue], on_error: OnError) -> np.ndarray | None:
+    """Rows of the chunk that must not be scored; raises on the first when ``on_error=fail``."""
+    for item in unknown:
+        chunk.rejects.append(
+            Reject(
+                chunk.file.name,
+                chunk.first_row + item.index,
+                item.column,
+                f"unknown category '{item.value}'",
+            )
+        )
+    if not chunk.rejects:
+        return chunk.rejected_mask
+    if on_error == "fail":
+        first = min(chunk.rejects, key=lambda r: r.row)
+        raise DataError(
+            first.reason,
+            where=first.where(),
+            hint="fix the row, or set on_error: reject on the step to score the others",
+        )
+    mask = (
+        chunk.rejected_mask.copy()
+        if chunk.rejected_mask is not None
+        else np.zeros(chunk.batch.num_rows, dtype=bool)
+    )
+    for item in unknown:
+        mask[item.index] = True
+    return mask
+
+
+def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Read the next chunks on a helper thread while the caller scores the current one."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        box.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_END)
+        except BaseException as exc:
+            box.put(exc)
+
+    thread = threading.Thread(target=produce, name="scoreline-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+class _Writer:
+    """Writes prediction batches on a helper thread, to a temporary name renamed at close."""
+
+    def __init__(self, target: Path, fmt: str, options: TransformOptions) -> None:
+        self.target = target
+        self.partial = target.with_name(f".{target.name}.partial")
+        self.fmt = fmt
+        self.options = options
+        self.box: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self.error: BaseException | None = None
+        self.sink: Any = None
+        self.thread = threading.Thread(target=self._run, name="scoreline-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, batch: pa.RecordBatch, predictions: np.ndarray, mask: np.ndarray | None) -> None:
+        if self.error is not None:
+            raise self.error
+        self.box.put((batch, predictions, mask))
+
+    def _table(
+        self, batch: pa.RecordBatch, predictions: np.ndarray, mask: np.ndarray | None
+    ) -> pa.RecordBatch:
+        columns: list[pa.Array] = []
+        names: list[str] = []
+        if self.options.id_column:
+            columns.append(batch.column(self.options.id_column))
+            names.append(self.options.id_column)
+        values = predictions.reshape(len(predictions), -1)
+        single = values.shape[1] == 1
+        for k in range(values.shape[1]):
+            columns.append(pa.array(values[:, k], mask=mask))
+            names.append("prediction" if single else f"prediction_{k}")
+        return pa.RecordBatch.from_arrays(columns, names=names)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self.box.get()
+                if item is _END:
+                    break
+                table = self._table(*item)
+                if self.sink is None:
+                    self.sink = self._open(table.schema)
+                self.sink.write_batch(table)
+        except BaseException as exc:
+            self.error = exc
+            while self.box.get() is not _END:
+                pass
+
+    def _open(self, schema: pa.Schema) -> Any:
+        if self.fmt == "parquet":
+            return pq.ParquetWriter(self.partial, schema)
+        return pacsv.CSVWriter(
+            self.partial,
+            schema,
+            write_options=pacsv.WriteOptions(include_header=self.options.spec.header),
+        )
+
+    def _finish_thread(self) -> None:
+        self.box.put(_END)
+        self.thread.join()
+        if self.sink is not None:
+            self.sink.close()
+
+    def close(self) -> None:
+        self._finish_thread()
+        if self.error is not None:
+            self.partial.unlink(missing_ok=True)
+            raise self.error
+        if self.sink is None:  # an input without rows still gets its (empty) output
+            self.partial.write_bytes(b"")
+        self.partial.replace(self.target)
+
+    def abort(self) -> None:
+        self._finish_thread()
+        self.partial.unlink(missing_ok=True)
+
+
+class _RejectLog:
+    """``rejected.csv``: file, row, column, reason for every row not scored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[Reject] = []
+
+    def add(self, rejects: list[Reject]) -> None:
+        self.rows.extend(rejects)
+
+    def forget(self, file: str) -> None:
+        self.rows = [r for r in self.rows if r.file != file]
+
+    def close(self) -> None:
+        if not self.rows:
+            return
+        with self.path.open("w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle)
+            out.writerow(["file", "row", "column", "reason"])
+            for r in sorted(self.rows, key=lambda r: (r.file, r.row)):
+                out.writerow([r.file, r.row, r.column or "", r.reason])
