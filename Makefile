@@ -38,13 +38,18 @@ layers: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/pytest
 
-bench: $(VENV)/.dev
+$(VENV)/.bench: $(VENV)/.dev requirements/bench.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/bench.lock
+	@touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/orchestration.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 -o requirements/runtime.lock
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --extra dev -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --extra dev --extra bench -o requirements/bench.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

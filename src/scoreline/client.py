@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from scoreline.artifacts import ArtifactStore
-from scoreline.engine import Orchestrator, recover_lost_executions
+from scoreline.engine.orchestrator import Orchestrator
+from scoreline.engine.recovery import recover_lost_executions
 from scoreline.errors import DefinitionError, NotFoundError, StateError
 from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
@@ -80,8 +81,9 @@ class Client:
         """The pipelines declared in the project's files, by name."""
         found: dict[str, PipelineDefinition] = {}
         origin: dict[str, Path] = {}
+        variables = self.project.variables()
         for path in self.project.pipeline_files():
-            for definition in load_file(path):
+            for definition in load_file(path, variables):
                 if definition.name in found:
                     raise DefinitionError(
                         f"pipeline '{definition.name}' is also defined in "

@@ -245,7 +245,7 @@ def _chunk_from_rows(
 
 def read_table(path: Path, spec: TableSpec) -> pa.Table:
     """A whole (small) file or folder as one table; a bad row is a :class:`DataError`."""
-    batches = []
+    batches: list[pa.RecordBatch] = []
     for file in data_files(path):
         try:
             batches.extend(c.batch for c in fast_chunks(file, spec))

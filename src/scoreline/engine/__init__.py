@@ -1,6 +1,4 @@
-"""Running pipelines: the orchestrator, executors, step handlers and crash recovery."""
+"""Running pipelines: the orchestrator, executors, step handlers and crash recovery.
 
-from scoreline.engine.orchestrator import Orchestrator, new_owner
-from scoreline.engine.recovery import recover_lost_executions
-
-__all__ = ["Orchestrator", "new_owner", "recover_lost_executions"]
+Nothing is imported here, so a step runner that needs only :mod:`scoreline.engine.tasks`
+does not load the orchestrator and the metadata store with it."""

@@ -11,6 +11,7 @@ from scoreline.artifacts import ArtifactStore
 from scoreline.errors import StepError
 from scoreline.pipeline.expressions import Scalar
 from scoreline.pipeline.model import PipelineDefinition
+from scoreline.store import MetadataStore
 from scoreline.store.records import ExecutionRecord, StepRecord
 
 
@@ -24,12 +25,15 @@ class ExecutionContext:
         artifacts: ArtifactStore,
         project_root: Path,
         steps: dict[str, StepRecord],
+        store: MetadataStore | None = None,
     ) -> None:
         self.execution = execution
         self.definition = definition
         self.artifacts = artifacts
         self.project_root = project_root
         self.steps = steps
+        self.store = store
+        """The metadata store, for inline steps (they run on the orchestrator's thread)."""
 
     def parameter(self, name: str) -> Scalar:
         return self.execution.parameters[name]  # type: ignore[no-any-return]

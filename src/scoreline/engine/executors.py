@@ -4,6 +4,7 @@ metadata store. Executors are pluggable by short name (DESIGN §3 rule 4)."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine.tasks import Task, TaskResult
@@ -21,6 +22,7 @@ from scoreline.errors import ConfigError, ScorelineError
 EXECUTORS: dict[str, str] = {"local": "scoreline.engine.executors:LocalExecutor"}
 
 LOG_TAIL_LINES = 40
+METADATA_FILE = "metadata.json"
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -72,6 +74,7 @@ class LocalExecutor:
         outcome, exit_code = self._execute(task, log_path, cancel, on_process)
         log_uri = self._store_log(artifacts, task, log_path)
         tail = _tail(log_path)
+        metadata = _read_metadata(work / METADATA_FILE)
         if outcome == "stopped":
             return TaskResult(
                 outcome="stopped",
@@ -84,15 +87,17 @@ class LocalExecutor:
             reason = (
                 f"timed out after {task.timeout_seconds:g} s"
                 if outcome == "timeout"
-                else f"script exited with code {exit_code}: {_last_line(tail) or 'no output'}"
+                else metadata.pop("failureReason", None)
+                or f"script exited with code {exit_code}: {_last_line(tail) or 'no output'}"
             )
             return TaskResult(
                 outcome="failed",
                 log_uri=log_uri,
                 exit_code=exit_code,
-                failure_reason=reason,
+                failure_reason=str(reason),
                 error_detail=tail,
                 error_source="user",
+                metadata=metadata,
             )
         try:
             outputs = {
@@ -109,7 +114,11 @@ class LocalExecutor:
                 error_source="system",
             )
         return TaskResult(
-            outcome="succeeded", outputs=outputs, log_uri=log_uri, exit_code=exit_code
+            outcome="succeeded",
+            outputs=outputs,
+            log_uri=log_uri,
+            exit_code=exit_code,
+            metadata=metadata,
         )
 
     def _stage(self, task: Task, artifacts: ArtifactStore) -> None:
@@ -183,6 +192,15 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         handle.seek(max(size - 64 * 1024, 0))
         text = handle.read().decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """What the step wrote to ``SCORELINE_METADATA_FILE`` (a JSON object), if anything."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {"value": data}
 
 
 def _last_line(text: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any, Protocol
 
 from scoreline.artifacts import execution_key, sha256_file
 from scoreline.engine.context import ExecutionContext
-from scoreline.engine.tasks import Task
+from scoreline.engine.executors import METADATA_FILE
+from scoreline.engine.tasks import Task, hyperparameter_arguments, training_environment
 from scoreline.errors import StepError
 from scoreline.pipeline.conditions import check, describe
 from scoreline.pipeline.expressions import evaluate
@@ -29,6 +29,11 @@ HANDLERS: dict[str, str] = {
     "training": "scoreline.engine.handlers:TrainingHandler",
     "condition": "scoreline.engine.handlers:ConditionHandler",
     "fail": "scoreline.engine.handlers:FailHandler",
+    "quality_check": "scoreline.engine.ml_handlers:QualityCheckHandler",
+    "tuning": "scoreline.engine.ml_handlers:TuningHandler",
+    "batch_transform": "scoreline.engine.ml_handlers:BatchTransformHandler",
+    "register_model": "scoreline.engine.registry_handlers:RegisterModelHandler",
+    "resolve_model": "scoreline.engine.registry_handlers:ResolveModelHandler",
 }
 
 
@@ -37,6 +42,7 @@ class InlineResult:
     """Outcome of an inline step: metadata to record, and for ``fail`` the message."""
 
     metadata: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_message: str | None = None
     branch_taken: bool | None = None
 
@@ -69,12 +75,75 @@ def _env_name(name: str) -> str:
     return name.upper()
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A resolved value as a command-line or environment string."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
+
+
+def input_uri(name: str, value: Any, ctx: ExecutionContext, step: StepBase) -> str:
+    """The URI an input expression resolves to (relative paths are the project's)."""
+    resolved = evaluate(value, ctx)
+    if not isinstance(resolved, str) or not resolved:
+        raise StepError(
+            f"input '{name}' resolved to {resolved!r}, not a path or URI",
+            where=f"step '{step.name}'",
+        )
+    return ctx.resolve_location(resolved)
+
+
+def base_environment(
+    step: StepBase, ctx: ExecutionContext, attempt: int, work_dir: Path, inputs: dict[str, str]
+) -> dict[str, str]:
+    """What every task gets: the execution's identity and its input/output folders."""
+    env: dict[str, str] = {
+        "SCORELINE_EXECUTION_ID": ctx.execution.id,
+        "SCORELINE_PIPELINE": ctx.execution.pipeline_name,
+        "SCORELINE_STEP": step.name,
+        "SCORELINE_ATTEMPT": str(attempt),
+        "SCORELINE_PROJECT_DIR": str(ctx.project_root),
+        "SCORELINE_PARAMETERS": json.dumps(ctx.execution.parameters, sort_keys=True),
+        "SCORELINE_METADATA_FILE": str(work_dir / METADATA_FILE),
+    }
+    for name in inputs:
+        env[f"SCORELINE_INPUT_{_env_name(name)}"] = str(work_dir / "input" / name)
+    for name in step.declared_outputs():
+        env[f"SCORELINE_OUTPUT_{_env_name(name)}"] = str(work_dir / "output" / name)
+    return env
+
+
+def new_task(
+    step: StepBase,
+    ctx: ExecutionContext,
+    attempt: int,
+    work_dir: Path,
+    command: list[str],
+    environment: dict[str, str],
+    inputs: dict[str, str],
+    timeout_seconds: float | None,
+) -> Task:
+    """A task whose declared outputs are committed under the execution's own prefix."""
+    return Task(
+        execution_id=ctx.execution.id,
+        step_name=step.name,
+        attempt=attempt,
+        command=command,
+        environment=environment,
+        cwd=str(work_dir),
+        work_dir=str(work_dir),
+        artifact_root=ctx.artifacts.root,
+        inputs=inputs,
+        outputs={
+            name: execution_key(ctx.execution.id, step.name, name)
+            for name in step.declared_outputs()
+        },
+        log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
+        timeout_seconds=timeout_seconds,
+        token=f"{ctx.execution.id}/{step.name}/{attempt}",
+    )
 
 
 class ScriptHandler:
@@ -84,42 +153,13 @@ class ScriptHandler:
         self, step: ScriptStep, ctx: ExecutionContext, attempt: int, work_dir: Path
     ) -> Task:
         script = self._script(step, ctx)
-        inputs = {
-            name: self._input_uri(name, value, ctx, step) for name, value in step.inputs.items()
-        }
-        env: dict[str, str] = {
-            "SCORELINE_EXECUTION_ID": ctx.execution.id,
-            "SCORELINE_PIPELINE": ctx.execution.pipeline_name,
-            "SCORELINE_STEP": step.name,
-            "SCORELINE_ATTEMPT": str(attempt),
-            "SCORELINE_PROJECT_DIR": str(ctx.project_root),
-            "SCORELINE_PARAMETERS": json.dumps(ctx.execution.parameters, sort_keys=True),
-        }
-        for name in inputs:
-            env[f"SCORELINE_INPUT_{_env_name(name)}"] = str(work_dir / "input" / name)
-        for name in step.declared_outputs():
-            env[f"SCORELINE_OUTPUT_{_env_name(name)}"] = str(work_dir / "output" / name)
-        env.update({k: _text(v) for k, v in evaluate(step.environment, ctx).items()})
+        inputs = {name: input_uri(name, value, ctx, step) for name, value in step.inputs.items()}
+        env = base_environment(step, ctx, attempt, work_dir, inputs)
+        env.update({k: text(v) for k, v in evaluate(step.environment, ctx).items()})
         env.update(self.extra_environment(step, ctx, work_dir))
-        args = [_text(a) for a in evaluate(step.arguments, ctx)] + self.extra_arguments(step, ctx)
-        return Task(
-            execution_id=ctx.execution.id,
-            step_name=step.name,
-            attempt=attempt,
-            command=[sys.executable, str(script), *args],
-            environment=env,
-            cwd=str(work_dir),
-            work_dir=str(work_dir),
-            artifact_root=ctx.artifacts.root,
-            inputs=inputs,
-            outputs={
-                name: execution_key(ctx.execution.id, step.name, name)
-                for name in step.declared_outputs()
-            },
-            log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
-            timeout_seconds=step.timeout_seconds,
-            token=f"{ctx.execution.id}/{step.name}/{attempt}",
-        )
+        args = [text(a) for a in evaluate(step.arguments, ctx)] + self.extra_arguments(step, ctx)
+        command = [sys.executable, str(script), *args]
+        return new_task(step, ctx, attempt, work_dir, command, env, inputs, step.timeout_seconds)
 
     def cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
         """Everything that determines the step's result: script and input content, and the
@@ -128,7 +168,7 @@ class ScriptHandler:
             "kind": step.kind,
             "script_sha256": sha256_file(self._script(step, ctx)),
             "inputs": {
-                name: ctx.artifacts.fingerprint(self._input_uri(name, value, ctx, step))
+                name: ctx.artifacts.fingerprint(input_uri(name, value, ctx, step))
                 for name, value in sorted(step.inputs.items())
             },
             "outputs": sorted(step.declared_outputs()),
@@ -149,23 +189,19 @@ class ScriptHandler:
         return {}
 
     def _script(self, step: ScriptStep, ctx: ExecutionContext) -> Path:
-        path = (ctx.project_root / step.script).resolve()
-        if not path.is_file():
-            raise StepError(
-                f"script '{step.script}' not found",
-                where=f"step '{step.name}'",
-                hint=f"paths are relative to the project root {ctx.project_root}",
-            )
-        return path
+        return script_path(step, ctx)
 
-    def _input_uri(self, name: str, value: Any, ctx: ExecutionContext, step: StepBase) -> str:
-        resolved = evaluate(value, ctx)
-        if not isinstance(resolved, str) or not resolved:
-            raise StepError(
-                f"input '{name}' resolved to {resolved!r}, not a path or URI",
-                where=f"step '{step.name}'",
-            )
-        return ctx.resolve_location(resolved)
+
+def script_path(step: ScriptStep, ctx: ExecutionContext) -> Path:
+    """The step's script, which must exist inside the project."""
+    path = (ctx.project_root / step.script).resolve()
+    if not path.is_file():
+        raise StepError(
+            f"script '{step.script}' not found",
+            where=f"step '{step.name}'",
+            hint=f"paths are relative to the project root {ctx.project_root}",
+        )
+    return path
 
 
 class TrainingHandler(ScriptHandler):
@@ -174,25 +210,17 @@ class TrainingHandler(ScriptHandler):
     def extra_environment(
         self, step: ScriptStep, ctx: ExecutionContext, work_dir: Path
     ) -> dict[str, str]:
-        hps = {k: _text(v) for k, v in _hyperparameters(step, ctx).items()}
-        env = {f"SM_CHANNEL_{_env_name(n)}": str(work_dir / "input" / n) for n in step.inputs}
-        env.update(
-            SM_CHANNELS=json.dumps(sorted(step.inputs)),
-            SM_MODEL_DIR=str(work_dir / "output" / "model"),
-            SM_HPS=json.dumps(hps, sort_keys=True),
-            SM_CURRENT_HOST="algo-1",
-            SM_HOSTS=json.dumps(["algo-1"]),
-            SM_NUM_CPUS=str(os.cpu_count() or 1),
+        return training_environment(
+            {n: work_dir / "input" / n for n in step.inputs},
+            work_dir / "output" / "model",
+            work_dir / "output" / "output" if "output" in step.declared_outputs() else None,
+            {k: text(v) for k, v in _hyperparameters(step, ctx).items()},
         )
-        if "output" in step.declared_outputs():
-            env["SM_OUTPUT_DATA_DIR"] = str(work_dir / "output" / "output")
-        return env
 
     def extra_arguments(self, step: ScriptStep, ctx: ExecutionContext) -> list[str]:
-        args: list[str] = []
-        for name, value in _hyperparameters(step, ctx).items():
-            args += [f"--{name}", _text(value)]
-        return args
+        return hyperparameter_arguments(
+            {k: text(v) for k, v in _hyperparameters(step, ctx).items()}
+        )
 
     def extra_cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
         return {"hyperparameters": _hyperparameters(step, ctx)}

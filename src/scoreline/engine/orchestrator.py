@@ -39,7 +39,7 @@ from scoreline.pipeline.graph import branch_owners
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.pipeline.steps import StepBase, parse_duration
 from scoreline.store import ExecutionRecord, MetadataStore, StepRecord
-from scoreline.store.sql import utcnow
+from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus, StepStatus
 
 CONTROL_INTERVAL = 0.5
@@ -123,7 +123,7 @@ class _Run:
         self.stopping = execution.stop_requested
         self.next_control = 0.0
         self.ctx = ExecutionContext(
-            execution, definition, orch.artifacts, orch.project_root, self.records
+            execution, definition, orch.artifacts, orch.project_root, self.records, orch.store
         )
 
     # --- main loop -----------------------------------------------------------------------
@@ -240,7 +240,10 @@ class _Run:
             )
             return
         self._update(
-            step.name, status=StepStatus.SUCCEEDED, metadata={**record.metadata, **result.metadata}
+            step.name,
+            status=StepStatus.SUCCEEDED,
+            outputs=result.outputs,
+            metadata={**record.metadata, **result.metadata},
         )
 
     def _launch(self, step: StepBase) -> None:
@@ -332,7 +335,7 @@ class _Run:
         item = self.running.pop(name)
         result = future.result()
         work_dir = Path(str(self.records[name].log_uri)).parent
-        metadata = {**self.records[name].metadata, "exitCode": result.exit_code}
+        metadata = {**self.records[name].metadata, **result.metadata, "exitCode": result.exit_code}
         common: dict[str, Any] = {"log_uri": result.log_uri or self.records[name].log_uri}
         if result.outcome == "succeeded":
             self._update(

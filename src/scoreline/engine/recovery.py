@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from scoreline.store import ExecutionRecord, MetadataStore
-from scoreline.store.sql import utcnow
+from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus, StepStatus
 
 LOST = "orchestrator lost"

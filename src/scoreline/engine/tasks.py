@@ -6,10 +6,15 @@ store (DESIGN §3 rule 2), so the same task can run in a thread here or on a rem
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Outcome = Literal["succeeded", "failed", "stopped"]
+TASK_CONFIG_ENV = "SCORELINE_TASK_CONFIG"
+"""Environment variable holding a built-in step's resolved configuration (JSON)."""
 
 
 @dataclass(frozen=True)
@@ -45,3 +50,34 @@ class TaskResult:
     failure_reason: str | None = None
     error_detail: str | None = None
     error_source: Literal["user", "system"] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the step wrote to ``SCORELINE_METADATA_FILE``; ``failureReason`` names its fault."""
+
+
+def training_environment(
+    channels: dict[str, Path],
+    model_dir: Path,
+    output_dir: Path | None,
+    hyperparameters: dict[str, str],
+) -> dict[str, str]:
+    """SageMaker's training-container variables, so existing training scripts run unchanged."""
+    env = {f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()}
+    env.update(
+        SM_CHANNELS=json.dumps(sorted(channels)),
+        SM_MODEL_DIR=str(model_dir),
+        SM_HPS=json.dumps(hyperparameters, sort_keys=True),
+        SM_CURRENT_HOST="algo-1",
+        SM_HOSTS=json.dumps(["algo-1"]),
+        SM_NUM_CPUS=str(os.cpu_count() or 1),
+    )
+    if output_dir is not None:
+        env["SM_OUTPUT_DATA_DIR"] = str(output_dir)
+    return env
+
+
+def hyperparameter_arguments(hyperparameters: dict[str, str]) -> list[str]:
+    """Hyperparameters as ``--name value`` arguments."""
+    args: list[str] = []
+    for name, value in hyperparameters.items():
+        args += [f"--{name}", value]
+    return args

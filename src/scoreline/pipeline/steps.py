@@ -27,6 +27,11 @@ STEP_KINDS: dict[str, str] = {
     "training": "scoreline.pipeline.steps:TrainingStep",
     "condition": "scoreline.pipeline.steps:ConditionStep",
     "fail": "scoreline.pipeline.steps:FailStep",
+    "quality_check": "scoreline.pipeline.ml_steps:QualityCheckStep",
+    "tuning": "scoreline.pipeline.ml_steps:TuningStep",
+    "batch_transform": "scoreline.pipeline.ml_steps:BatchTransformStep",
+    "register_model": "scoreline.pipeline.ml_steps:RegisterModelStep",
+    "resolve_model": "scoreline.pipeline.ml_steps:ResolveModelStep",
 }
 
 

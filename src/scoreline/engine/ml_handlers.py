@@ -1,0 +1,179 @@
+"""Handlers of the built-in task kinds. Each runs scoreline's own runner module
+(``python -m scoreline.runners.<kind>``) through the executor, with the step's resolved
+configuration in ``SCORELINE_TASK_CONFIG``; the runner never sees the metadata store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from scoreline.artifacts import sha256_file
+from scoreline.engine.context import ExecutionContext
+from scoreline.engine.handlers import (
+    base_environment,
+    input_uri,
+    new_task,
+    script_path,
+    text,
+)
+from scoreline.engine.tasks import TASK_CONFIG_ENV, Task
+from scoreline.errors import StepError
+from scoreline.pipeline.expressions import StepOutput, Value, evaluate
+from scoreline.pipeline.ml_steps import BatchTransformStep, QualityCheckStep, TuningStep
+from scoreline.pipeline.steps import StepBase
+
+
+class _BuiltinHandler:
+    """Common shape: named inputs, a JSON configuration, a runner module."""
+
+    runner = ""
+
+    def inputs(self, step: Any, ctx: ExecutionContext) -> dict[str, Value]:
+        raise NotImplementedError
+
+    def config(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build_task(self, step: Any, ctx: ExecutionContext, attempt: int, work_dir: Path) -> Task:
+        inputs = self._input_uris(step, ctx)
+        env = base_environment(step, ctx, attempt, work_dir, inputs)
+        env[TASK_CONFIG_ENV] = json.dumps(self.config(step, ctx), sort_keys=True)
+        command = [sys.executable, "-m", f"scoreline.runners.{self.runner}"]
+        return new_task(step, ctx, attempt, work_dir, command, env, inputs, step.timeout_seconds)
+
+    def cache_material(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]:
+        from scoreline import __version__
+
+        return {
+            "kind": step.kind,
+            "scoreline": __version__,
+            "config": self.config(step, ctx),
+            "inputs": {
+                name: ctx.artifacts.fingerprint(uri)
+                for name, uri in sorted(self._input_uris(step, ctx).items())
+            },
+        }
+
+    def _input_uris(self, step: StepBase, ctx: ExecutionContext) -> dict[str, str]:
+        return {
+            name: input_uri(name, value, ctx, step)
+            for name, value in self.inputs(step, ctx).items()
+            if value is not None
+        }
+
+
+def _flag(value: Any, step: StepBase, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise StepError(f"'{field}' resolved to {value!r}, not a boolean", where=f"step '{step.name}'")
+
+
+def _number(value: Any, step: StepBase, field: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise StepError(
+            f"'{field}' resolved to {value!r}, not a number", where=f"step '{step.name}'"
+        ) from None
+
+
+class QualityCheckHandler(_BuiltinHandler):
+    runner = "quality_check"
+
+    def inputs(self, step: QualityCheckStep, ctx: ExecutionContext) -> dict[str, Value]:
+        if step.check_type == "model_quality":
+            assert step.predictions is not None
+            assert step.ground_truth is not None
+            return {"predictions": step.predictions, "ground_truth": step.ground_truth}
+        assert step.dataset is not None
+        inputs: dict[str, Value] = {"dataset": step.dataset}
+        for name in ("baseline_statistics", "baseline_constraints"):
+            value = getattr(step, name)
+            if value is not None and evaluate(value, ctx) not in ("", None):
+                inputs[name] = value
+        return inputs
+
+    def config(self, step: QualityCheckStep, ctx: ExecutionContext) -> dict[str, Any]:
+        threshold = evaluate(step.mse_threshold, ctx) if step.mse_threshold is not None else None
+        return {
+            "check_type": step.check_type,
+            "columns": step.columns,
+            "header": step.header,
+            "skip_check": _flag(evaluate(step.skip_check, ctx), step, "skip_check"),
+            "register_new_baseline": _flag(
+                evaluate(step.register_new_baseline, ctx), step, "register_new_baseline"
+            ),
+            "fail_on_violation": _flag(
+                evaluate(step.fail_on_violation, ctx), step, "fail_on_violation"
+            ),
+            "problem_type": step.problem_type,
+            "prediction_column": step.prediction_column,
+            "ground_truth_column": step.ground_truth_column,
+            "id_column": step.id_column,
+            "mse_threshold": None
+            if threshold is None
+            else _number(threshold, step, "mse_threshold"),
+        }
+
+
+class BatchTransformHandler(_BuiltinHandler):
+    runner = "batch_transform"
+
+    def inputs(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Value]:
+        inputs: dict[str, Value] = {"data": step.data, "model": step.model}
+        if step.preprocessing is not None:
+            inputs["preprocessing"] = step.preprocessing
+        return inputs
+
+    def config(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
+        expected = None
+        if isinstance(step.model, StepOutput):
+            record = ctx.steps.get(step.model.step)
+            if record is not None:
+                expected = record.outputs.get(step.model.output, {}).get("sha256")
+        return {
+            "columns": step.columns,
+            "header": step.header,
+            "output_format": step.output_format,
+            "id_column": step.id_column,
+            "on_error": step.on_error,
+            "threads": step.threads,
+            "model_sha256": expected,
+        }
+
+
+class TuningHandler(_BuiltinHandler):
+    """Runs the tuner, which runs the training script once per trial."""
+
+    runner = "tuning"
+
+    def inputs(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Value]:
+        return dict(step.inputs)
+
+    def config(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Any]:
+        static = {k: text(v) for k, v in evaluate(step.hyperparameters, ctx).items()}
+        return {
+            "script": str(script_path(step, ctx)),
+            "arguments": [text(a) for a in evaluate(step.arguments, ctx)],
+            "environment": {k: text(v) for k, v in evaluate(step.environment, ctx).items()},
+            "channels": sorted(step.inputs),
+            "hyperparameters": static,
+            "ranges": {k: r.model_dump(mode="json") for k, r in step.ranges.items()},
+            "objective": step.objective.model_dump(mode="json"),
+            "max_jobs": int(_number(evaluate(step.max_jobs, ctx), step, "max_jobs")),
+            "max_parallel_jobs": int(
+                _number(evaluate(step.max_parallel_jobs, ctx), step, "max_parallel_jobs")
+            ),
+            "strategy": step.strategy,
+            "seed": step.seed,
+            "outputs": step.declared_outputs(),
+        }
+
+    def cache_material(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Any]:
+        material = super().cache_material(step, ctx)
+        material["script_sha256"] = sha256_file(script_path(step, ctx))
+        return material

@@ -1,0 +1,237 @@
+"""Data-quality checks of a dataset's profile against a baseline, producing Model Monitor's
+``constraint_violations.json`` with numeric ``value``, ``threshold`` and ``method`` added."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scoreline.monitoring.constraints import Constraints, FeatureConstraint
+from scoreline.monitoring.sketch import KLLSketch
+from scoreline.monitoring.statistics import (
+    FRACTIONAL,
+    INTEGRAL,
+    STRING,
+    DatasetProfile,
+    FeatureProfile,
+)
+
+KS_ALPHA_COEFFICIENT = 1.358
+"""c(alpha) of the two-sample Kolmogorov-Smirnov test at alpha = 0.05 (the Robust method)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    feature_name: str
+    constraint_check_type: str
+    description: str
+    value: float | None = None
+    threshold: float | None = None
+    method: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "feature_name": self.feature_name,
+            "constraint_check_type": self.constraint_check_type,
+            "description": self.description,
+        }
+        for key in ("value", "threshold", "method"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
+def violations_json(violations: list[Violation]) -> dict[str, Any]:
+    return {"violations": [v.to_json() for v in violations]}
+
+
+def check_data_quality(
+    current: DatasetProfile,
+    constraints: Constraints,
+    baseline_statistics: dict[str, Any] | None = None,
+) -> list[Violation]:
+    """Every violation of ``constraints`` (and, with baseline statistics, of drift)."""
+    if not constraints.config.evaluate_constraints:
+        return []
+    found: list[Violation] = []
+    baseline = {f["name"]: f for f in (baseline_statistics or {}).get("features", [])}
+    for constraint in constraints.features:
+        if not constraint.config.evaluate_constraints:
+            continue
+        feature = current.features.get(constraint.name)
+        if feature is None:
+            found.append(
+                Violation(
+                    constraint.name,
+                    "missing_column_check",
+                    f"Column '{constraint.name}' of the baseline is missing from the data.",
+                )
+            )
+            continue
+        found += _feature_checks(feature, constraint)
+        if constraint.name in baseline and constraint.config.perform_comparison:
+            drift = _drift(feature, baseline[constraint.name], constraint)
+            if drift is not None:
+                found.append(drift)
+    for name in current.columns:
+        if constraints.feature(name) is None:
+            found.append(
+                Violation(
+                    name,
+                    "extra_column_check",
+                    f"Column '{name}' is not in the baseline constraints.",
+                )
+            )
+    return found
+
+
+def _feature_checks(feature: FeatureProfile, constraint: FeatureConstraint) -> list[Violation]:
+    found: list[Violation] = []
+    config = constraint.config
+    present = feature.present
+    if present and constraint.inferred_type in (INTEGRAL, FRACTIONAL):
+        matching = feature.integral
+        if constraint.inferred_type == FRACTIONAL:
+            matching += feature.fractional
+        share = matching / present
+        if share < config.datatype_check_threshold:
+            found.append(
+                Violation(
+                    feature.name,
+                    "data_type_check",
+                    f"Data type match requirement is not met. Expected data type: "
+                    f"{constraint.inferred_type}, Expected match: "
+                    f"{config.datatype_check_threshold:.1%}. Observed: Only {share:.1%} of data "
+                    f"is {constraint.inferred_type}.",
+                    share,
+                    config.datatype_check_threshold,
+                )
+            )
+    total = present + feature.missing
+    if constraint.completeness is not None and total:
+        completeness = present / total
+        if completeness < constraint.completeness:
+            found.append(
+                Violation(
+                    feature.name,
+                    "completeness_check",
+                    f"Data completeness requirement is not met. Expected completeness: "
+                    f"{constraint.completeness:.1%}. Observed: {completeness:.1%}.",
+                    completeness,
+                    constraint.completeness,
+                )
+            )
+    if constraint.is_non_negative and feature.count and feature.low < 0:
+        found.append(
+            Violation(
+                feature.name,
+                "non_negative_check",
+                f"Values must not be negative; the minimum is {feature.low}.",
+                feature.low,
+                0.0,
+            )
+        )
+    if constraint.domains is not None and feature.categories is not None and present:
+        allowed = set(constraint.domains)
+        inside = sum(c for v, c in feature.categories.items() if v in allowed)
+        share = inside / present
+        if share < config.domain_content_threshold:
+            unknown = sorted(v for v in feature.categories if v not in allowed)[:5]
+            found.append(
+                Violation(
+                    feature.name,
+                    "categorical_values_check",
+                    f"Only {share:.1%} of the values are in the baseline domain "
+                    f"(expected {config.domain_content_threshold:.1%}); new values include "
+                    f"{', '.join(repr(u) for u in unknown)}.",
+                    share,
+                    config.domain_content_threshold,
+                )
+            )
+    return found
+
+
+def _drift(
+    feature: FeatureProfile, baseline: dict[str, Any], constraint: FeatureConstraint
+) -> Violation | None:
+    config = constraint.config
+    numeric_stats = baseline.get("numerical_statistics")
+    if numeric_stats and feature.count and feature.inferred_type != STRING:
+        reference = _baseline_sketch(numeric_stats)
+        if reference is None:
+            return None
+        distance = linf_numeric(reference, feature.sketch)
+        n = float(numeric_stats.get("common", {}).get("num_present", 0)) or 1.0
+        threshold = config.comparison_threshold
+        method = config.comparison_method
+        if method.lower() == "robust":
+            threshold = max(threshold, ks_critical_value(n, feature.count))
+        return _drift_violation(feature.name, distance, threshold, f"LInfinity/{method}")
+    string_stats = baseline.get("string_statistics")
+    if string_stats and feature.categories:
+        buckets = string_stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
+        if not buckets:
+            return None
+        reference_counts = {str(b["value"]): float(b["count"]) for b in buckets}
+        distance = linf_categorical(reference_counts, feature.categories)
+        return _drift_violation(
+            feature.name,
+            distance,
+            config.categorical_comparison_threshold,
+            config.categorical_drift_method,
+        )
+    return None
+
+
+def _drift_violation(name: str, distance: float, threshold: float, method: str) -> Violation | None:
+    if distance <= threshold:
+        return None
+    return Violation(
+        name,
+        "baseline_drift_check",
+        f"Baseline drift distance: {distance} exceeds threshold: {threshold}",
+        distance,
+        threshold,
+        method,
+    )
+
+
+def _baseline_sketch(stats: dict[str, Any]) -> KLLSketch | None:
+    kll = stats.get("distribution", {}).get("kll", {})
+    if kll.get("sketch", {}).get("data"):
+        return KLLSketch.from_json(kll["sketch"])
+    buckets = kll.get("buckets") or []
+    if not buckets:
+        return None
+    # Only buckets: place each bucket's count at its upper bound (a step CDF at the edges).
+    sketch = KLLSketch()
+    sketch.levels = [
+        np.repeat(
+            [float(b["upper_bound"]) for b in buckets],
+            [max(int(b["count"]), 0) for b in buckets],
+        )
+    ]
+    return sketch
+
+
+def linf_numeric(a: KLLSketch, b: KLLSketch) -> float:
+    """Largest gap between the two (sketched) cumulative distributions."""
+    points = np.unique(np.concatenate([a.weighted()[0], b.weighted()[0]]))
+    if not points.size:
+        return 0.0
+    return float(np.abs(a.cdf(points) - b.cdf(points)).max())
+
+
+def linf_categorical(a: dict[str, float], b: dict[str, int]) -> float:
+    """Largest gap between the two category frequency distributions."""
+    total_a = sum(a.values()) or 1.0
+    total_b = sum(b.values()) or 1
+    return max(abs(a.get(key, 0.0) / total_a - b.get(key, 0) / total_b) for key in set(a) | set(b))
+
+
+def ks_critical_value(n: float, m: float) -> float:
+    """Distance below which two samples of sizes n and m are not significantly different."""
+    return KS_ALPHA_COEFFICIENT * math.sqrt((n + m) / (n * m))

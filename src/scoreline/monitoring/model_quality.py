@@ -1,0 +1,186 @@
+"""Model quality: predictions joined with ground truth, regression metrics, and the reports
+in the reference's ``evaluation.json`` shape and Model Monitor's model-quality shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from scoreline.data.io import TableSpec, data_files, file_format, header_columns, read_table
+from scoreline.errors import DataError
+
+BOOTSTRAP_SAMPLES = 100
+BOOTSTRAP_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Metric:
+    value: float
+    standard_deviation: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"value": self.value, "standard_deviation": self.standard_deviation}
+
+
+def _regression_values(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    """Metric values along the last axis (so one call also serves every bootstrap sample)."""
+    residual = truth - predicted
+    mse = (residual**2).mean(axis=-1)
+    variance = truth.var(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(variance > 0, 1.0 - mse / variance, 0.0)
+    return {
+        "mse": mse,
+        "rmse": np.sqrt(mse),
+        "mae": np.abs(residual).mean(axis=-1),
+        "r2": r2,
+    }
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Metric]:
+    """mse, rmse, mae and r2, each with a bootstrap standard deviation (seeded)."""
+    truth = np.asarray(truth, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if truth.size == 0:
+        raise DataError("no rows to evaluate")
+    point = _regression_values(truth, predicted)
+    rng = np.random.default_rng(0)
+    size = min(truth.size, BOOTSTRAP_ROWS)
+    scale = np.sqrt(size / truth.size)  # a subsample's spread, rescaled to the full size
+    index = rng.integers(0, truth.size, size=(BOOTSTRAP_SAMPLES, size))
+    samples = _regression_values(truth[index], predicted[index])
+    return {name: Metric(float(point[name]), float(samples[name].std() * scale)) for name in point}
+
+
+def evaluation_report(
+    metrics: dict[str, Metric], mse_threshold: float | None = None
+) -> dict[str, Any]:
+    """The reference's ``evaluation.json``: ``regression_metrics.mse.value`` and friends;
+    with a threshold, also ``model_quality_passed`` (mse <= threshold) and ``mse_threshold``."""
+    report: dict[str, Any] = {
+        "regression_metrics": {name: metric.to_json() for name, metric in metrics.items()}
+    }
+    if mse_threshold is not None:
+        report["model_quality_passed"] = bool(metrics["mse"].value <= mse_threshold)
+        report["mse_threshold"] = float(mse_threshold)
+    return report
+
+
+def model_quality_statistics(metrics: dict[str, Metric], rows: int) -> dict[str, Any]:
+    return {
+        "version": 0.0,
+        "dataset": {"item_count": rows},
+        "regression_metrics": {name: metric.to_json() for name, metric in metrics.items()},
+    }
+
+
+def model_quality_constraints(mse_threshold: float) -> dict[str, Any]:
+    return {
+        "version": 0.0,
+        "regression_constraints": {
+            "mse": {
+                "threshold": float(mse_threshold),
+                "comparison_operator": "GreaterThanThreshold",
+            }
+        },
+    }
+
+
+def model_quality_violations(metrics: dict[str, Metric], mse_threshold: float) -> dict[str, Any]:
+    mse = metrics["mse"]
+    violations = []
+    if mse.value > mse_threshold:
+        violations.append(
+            {
+                "constraint_check_type": "GreaterThanThreshold",
+                "metric_name": "mse",
+                "description": f"Metric mse with {mse.value:.6g} +/- "
+                f"{mse.standard_deviation:.3g} was GreaterThanThreshold {mse_threshold:g}",
+                "value": mse.value,
+                "threshold": float(mse_threshold),
+                "method": "GreaterThanThreshold",
+            }
+        )
+    return {"violations": violations}
+
+
+def read_column(
+    path: Path,
+    column: str | int,
+    header: bool,
+    id_column: str | None = None,
+    allow_missing: bool = False,
+) -> tuple[np.ndarray, pa.Array | None]:
+    """One numeric column (by name, or by position in headerless CSV) of every data file
+    under ``path``, in order, and the id column when asked for. Missing values are NaN
+    when ``allow_missing`` (rows a batch transform rejected), an error otherwise."""
+    files = data_files(path)
+    names: Sequence[str]
+    if file_format(files[0]) == "parquet" or header:
+        names = (
+            header_columns(files[0])
+            if file_format(files[0]) == "csv"
+            else pq.read_schema(files[0]).names
+        )
+        if isinstance(column, int):
+            column = names[column]
+    else:
+        width = _csv_width(files[0])
+        names = [f"_c{i}" for i in range(width)]
+        if isinstance(column, str):
+            raise DataError(
+                f"cannot find column '{column}' in a headerless file", where=str(files[0])
+            )
+        column = names[column]
+    wanted = [column] + ([id_column] if id_column else [])
+    for name in wanted:
+        if name not in names:
+            raise DataError(f"column '{name}' not found", where=str(files[0]))
+    spec = TableSpec(list(names), {column: "numeric"}, header=header)
+    table = read_table(path, spec)
+    values = table.column(column)
+    if values.null_count and not allow_missing:
+        missing = pc.index(pc.is_null(values), True).as_py()
+        raise DataError(
+            "missing value where a number was expected",
+            where=f"{path}, row {missing + 1 + int(header)}, column '{column}'",
+        )
+    ids = table.column(id_column).combine_chunks() if id_column else None
+    return pc.fill_null(values, np.nan).to_numpy().astype(np.float64), ids
+
+
+def _csv_width(path: Path) -> int:
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    return first.count(",") + 1 if first.strip() else 1
+
+
+def join_predictions(
+    predicted: tuple[np.ndarray, pa.Array | None],
+    truth: tuple[np.ndarray, pa.Array | None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, predictions) aligned by id when both have one, else by row order; rows
+    without a prediction (rejected by the transform) are left out."""
+    values, ids = predicted
+    true_values, true_ids = truth
+    if ids is not None and true_ids is not None:
+        position = pc.index_in(ids.cast(pa.string()), value_set=true_ids.cast(pa.string()))
+        if position.null_count:
+            unmatched = ids[pc.index(pc.is_null(position), True).as_py()]
+            raise DataError(f"prediction id {unmatched} has no ground truth")
+        true_values = true_values[position.to_numpy()]
+    elif values.size != true_values.size:
+        raise DataError(
+            f"{values.size} predictions but {true_values.size} ground-truth rows",
+            hint="rows are joined by order without an id column; give both files the same rows "
+            "or an id column",
+        )
+    scored = ~np.isnan(values)
+    return true_values[scored], values[scored]

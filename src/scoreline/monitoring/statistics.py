@@ -1,0 +1,244 @@
+"""Data-quality statistics in one streaming pass, written as Model Monitor's
+``statistics.json``.
+
+Each column is profiled from its text (CSV) or its typed values (Parquet): how many values
+are present, missing, integral, fractional or other text, the numeric moments, a KLL quantile
+sketch, a distinct-count sketch and, for low-cardinality text, the category counts. Profiles
+merge, so chunks (and workers) can be profiled apart and combined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from scoreline.monitoring.sketch import (
+    DistinctCounter,
+    KLLSketch,
+    hash_numbers,
+    hash_strings,
+)
+
+NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+INTEGER_PATTERN = r"^\s*[+-]?\d+\s*$"
+CATEGORY_LIMIT = 1000
+"""Text columns with more distinct values than this get no category distribution."""
+BUCKETS = 10
+
+INTEGRAL, FRACTIONAL, STRING, UNKNOWN = "Integral", "Fractional", "String", "Unknown"
+
+
+class FeatureProfile:
+    """Running profile of one column."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.missing = 0
+        self.integral = 0
+        self.fractional = 0
+        self.text = 0
+        self.count = 0  # numeric values seen
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.total = 0.0
+        self.low = math.inf
+        self.high = -math.inf
+        self.sketch = KLLSketch()
+        self.numeric_distinct = DistinctCounter()
+        self.text_distinct = DistinctCounter()
+        self.categories: dict[str, int] | None = {}
+
+    @property
+    def present(self) -> int:
+        return self.integral + self.fractional + self.text
+
+    def update(self, column: pa.Array | pa.ChunkedArray) -> None:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(pa.string())
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            self._update_typed(column)
+            return
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = column.cast(pa.string())
+        text = pc.utf8_trim_whitespace(column)
+        empty = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
+        self.missing += int(pc.sum(pc.cast(empty, pa.int64())).as_py() or 0)
+        present = pc.filter(text, pc.invert(pc.fill_null(empty, True)))
+        is_number = pc.match_substring_regex(present, NUMBER_PATTERN)
+        is_integer = pc.match_substring_regex(present, INTEGER_PATTERN)
+        n_number = int(pc.sum(pc.cast(is_number, pa.int64())).as_py() or 0)
+        n_integer = int(pc.sum(pc.cast(is_integer, pa.int64())).as_py() or 0)
+        self.integral += n_integer
+        self.fractional += n_number - n_integer
+        self.text += len(present) - n_number
+        if n_number:
+            values = pc.cast(pc.filter(present, is_number), pa.float64())
+            self._update_numbers(values.to_numpy(zero_copy_only=False))
+        self._update_text(present)
+
+    def _update_typed(self, column: pa.Array) -> None:
+        self.missing += column.null_count
+        values = pc.drop_null(column)
+        if pa.types.is_integer(column.type):
+            self.integral += len(values)
+        else:
+            self.fractional += len(values)
+        numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
+        self._update_numbers(numbers)
+        if self.categories is not None:
+            self._update_text(values.cast(pa.string()))
+
+    def _update_numbers(self, values: np.ndarray) -> None:
+        n = values.size
+        if not n:
+            return
+        mean = float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+        self.total += float(values.sum())
+        self.low = min(self.low, float(values.min()))
+        self.high = max(self.high, float(values.max()))
+        self.sketch.update(values)
+        self.numeric_distinct.update_hashes(hash_numbers(np.unique(values)))
+
+    def _update_text(self, present: pa.Array) -> None:
+        counts = pc.value_counts(present)
+        values = counts.field("values").to_pylist()
+        self.text_distinct.update_hashes(hash_strings(values))
+        if self.categories is None:
+            return
+        for value, count in zip(values, counts.field("counts").to_pylist(), strict=True):
+            self.categories[value] = self.categories.get(value, 0) + count
+        if len(self.categories) > CATEGORY_LIMIT:
+            self.categories = None
+
+    def merge(self, other: FeatureProfile) -> None:
+        """Fold another profile of the same column into this one."""
+        self.missing += other.missing
+        self.integral += other.integral
+        self.fractional += other.fractional
+        self.text += other.text
+        if other.count:
+            total = self.count + other.count
+            delta = other.mean - self.mean
+            self.mean += delta * other.count / total
+            self.m2 += other.m2 + delta * delta * self.count * other.count / total
+            self.count = total
+            self.total += other.total
+            self.low = min(self.low, other.low)
+            self.high = max(self.high, other.high)
+            self.sketch.merge(other.sketch)
+            self.numeric_distinct.merge(other.numeric_distinct)
+        self.text_distinct.merge(other.text_distinct)
+        if self.categories is None or other.categories is None:
+            self.categories = None
+        else:
+            for value, count in other.categories.items():
+                self.categories[value] = self.categories.get(value, 0) + count
+            if len(self.categories) > CATEGORY_LIMIT:
+                self.categories = None
+
+    @property
+    def inferred_type(self) -> str:
+        """Model Monitor's rule: any text makes a String, any fraction a Fractional."""
+        if self.text:
+            return STRING
+        if self.fractional:
+            return FRACTIONAL
+        if self.integral:
+            return INTEGRAL
+        return UNKNOWN
+
+    def to_json(self) -> dict[str, Any]:
+        kind = self.inferred_type
+        total = self.present + self.missing
+        completeness = self.present / total if total else 0.0
+        common = {"num_present": self.present, "num_missing": self.missing}
+        if kind in (INTEGRAL, FRACTIONAL):
+            std = math.sqrt(self.m2 / self.count) if self.count else 0.0
+            return {
+                "name": self.name,
+                "inferred_type": kind,
+                "numerical_statistics": {
+                    "common": common,
+                    "mean": self.mean,
+                    "sum": self.total,
+                    "std_dev": std,
+                    "min": self.low,
+                    "max": self.high,
+                    "approximate_num_distinct_values": self.numeric_distinct.estimate(),
+                    "completeness": completeness,
+                    "distribution": {
+                        "kll": {
+                            "buckets": self.sketch.buckets(
+                                self.low, self.high, BUCKETS, self.count
+                            ),
+                            "sketch": self.sketch.to_json(),
+                        }
+                    },
+                },
+            }
+        stats: dict[str, Any] = {
+            "common": common,
+            "distinct_count": float(self.text_distinct.estimate()),
+            "completeness": completeness,
+        }
+        if self.categories:
+            stats["distribution"] = {
+                "categorical": {
+                    "buckets": [
+                        {"value": v, "count": c}
+                        for v, c in sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))
+                    ]
+                }
+            }
+        return {"name": self.name, "inferred_type": kind, "string_statistics": stats}
+
+
+class DatasetProfile:
+    """Profiles of every column of a dataset."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self.features = {name: FeatureProfile(name) for name in self.columns}
+        self.item_count = 0
+
+    def update(self, batch: pa.RecordBatch | pa.Table) -> None:
+        self.item_count += batch.num_rows
+        for name in self.columns:
+            self.features[name].update(batch.column(name))
+
+    def merge(self, other: DatasetProfile) -> None:
+        self.item_count += other.item_count
+        for name, feature in other.features.items():
+            if name not in self.features:
+                self.columns.append(name)
+                self.features[name] = FeatureProfile(name)
+            self.features[name].merge(feature)
+
+    def to_statistics(self) -> dict[str, Any]:
+        """``statistics.json`` (Model Monitor format, version 0.0)."""
+        return {
+            "version": 0.0,
+            "dataset": {"item_count": self.item_count},
+            "features": [self.features[name].to_json() for name in self.columns],
+        }
+
+
+def profile(batches: Iterable[pa.RecordBatch | pa.Table], columns: Sequence[str]) -> DatasetProfile:
+    """Profile a stream of batches holding ``columns``."""
+    result = DatasetProfile(columns)
+    for batch in batches:
+        result.update(batch)
+    return result

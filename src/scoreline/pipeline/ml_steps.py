@@ -1,0 +1,196 @@
+"""The built-in machine-learning step kinds: ``quality_check``, ``tuning``,
+``batch_transform``, ``register_model`` and ``resolve_model``.
+
+They register in :data:`scoreline.pipeline.steps.STEP_KINDS` like any plugin would. The first
+three run through an executor (scoreline's own code in a subprocess); the registry steps run
+inside the orchestrator, which is the only writer of records.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scoreline.pipeline.expressions import Value
+from scoreline.pipeline.steps import PropertyFile, StepBase, TrainingStep
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _TaskStep(StepBase):
+    """A built-in step that runs as a task; ``property_files`` may name its outputs' JSON."""
+
+    property_files: list[PropertyFile] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _property_files_name_outputs(self) -> _TaskStep:
+        for pf in self.property_files:
+            if pf.output not in self.declared_outputs():
+                raise ValueError(f"property file '{pf.name}' names unknown output '{pf.output}'")
+        return self
+
+    def declared_property_files(self) -> list[PropertyFile]:
+        return list(self.property_files)
+
+    @property
+    def runs_as_task(self) -> bool:
+        return True
+
+
+class QualityCheckStep(_TaskStep):
+    """Data quality (statistics, constraints, violations against a baseline) or model quality
+    (predictions against ground truth), written to the output ``report`` in Model Monitor's
+    formats. A violation is an alert: the step succeeds unless ``fail_on_violation``."""
+
+    kind: Literal["quality_check"] = "quality_check"
+    check_type: Literal["data_quality", "model_quality"] = "data_quality"
+    # data quality
+    dataset: Value | None = None
+    columns: list[str] | None = None
+    header: bool = False
+    baseline_statistics: Value | None = None
+    baseline_constraints: Value | None = None
+    skip_check: Value = False
+    register_new_baseline: Value = False
+    # model quality
+    predictions: Value | None = None
+    ground_truth: Value | None = None
+    problem_type: Literal["regression"] = "regression"
+    prediction_column: str | int = 0
+    ground_truth_column: str | int = 0
+    id_column: str | None = None
+    mse_threshold: Value | None = None
+    fail_on_violation: Value = False
+
+    @model_validator(mode="after")
+    def _inputs_for_type(self) -> QualityCheckStep:
+        if self.check_type == "data_quality" and self.dataset is None:
+            raise ValueError("a data_quality check needs 'dataset'")
+        if self.check_type == "model_quality" and (
+            self.predictions is None or self.ground_truth is None
+        ):
+            raise ValueError("a model_quality check needs 'predictions' and 'ground_truth'")
+        return self
+
+    def declared_outputs(self) -> list[str]:
+        return ["report"]
+
+
+class ParameterRange(_Config):
+    """A hyperparameter range: ``integer`` and ``continuous`` between bounds (``log`` scaling
+    optional), or ``categorical`` values."""
+
+    type: Literal["integer", "continuous", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    values: list[str | int | float] | None = None
+    scaling: Literal["linear", "log"] = "linear"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ParameterRange:
+        if self.type == "categorical":
+            if not self.values:
+                raise ValueError("a categorical range needs 'values'")
+        elif self.min is None or self.max is None or self.min > self.max:
+            raise ValueError("a range needs 'min' <= 'max'")
+        return self
+
+
+class Objective(_Config):
+    """What the tuner optimises: a value printed in the trial's log (``metric_regex``, the
+    reference's ``MSE = ([0-9\\.]+)``) or read from a JSON file in the trial's ``output``."""
+
+    metric_name: str = "validation:mse"
+    type: Literal["Minimize", "Maximize"] = "Minimize"
+    metric_regex: str | None = None
+    metric_file: str | None = None
+    metric_path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Objective:
+        if (self.metric_regex is None) == (self.metric_file is None):
+            raise ValueError("an objective needs exactly one of 'metric_regex' or 'metric_file'")
+        if self.metric_file is not None and not self.metric_path:
+            raise ValueError("'metric_file' needs 'metric_path' (e.g. regression_metrics.mse)")
+        return self
+
+
+class TuningStep(TrainingStep):
+    """Hyperparameter tuning with Optuna: runs the training script once per trial (at most
+    ``max_parallel_jobs`` at a time); the best trial's ``model`` and ``output`` are the step's
+    outputs and every trial is recorded in ``trials/trials.json`` and the step metadata."""
+
+    kind: Literal["tuning"] = "tuning"  # type: ignore[assignment]
+    outputs: list[str] = Field(default_factory=lambda: ["model", "output", "trials"])
+    ranges: dict[str, ParameterRange] = Field(min_length=1)
+    objective: Objective
+    max_jobs: Value = 4
+    max_parallel_jobs: Value = 1
+    strategy: Literal["tpe", "random", "grid"] = "tpe"
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _has_trials_output(self) -> TuningStep:
+        for name in ("model", "trials"):
+            if name not in self.outputs:
+                raise ValueError(f"a tuning step must declare the output '{name}'")
+        return self
+
+
+class BatchTransformStep(_TaskStep):
+    """Scores ``data`` with a model folder and its fitted preprocessing (DESIGN §5): streams
+    in chunks, one prediction per input row in input order, written to the output
+    ``predictions``; rejected rows (``on_error: reject``) go to ``predictions/rejected.csv``."""
+
+    kind: Literal["batch_transform"] = "batch_transform"
+    data: Value
+    model: Value
+    preprocessing: Value | None = None
+    columns: list[str] | None = None
+    header: bool = False
+    output_format: Literal["csv", "parquet"] | None = None
+    id_column: str | None = None
+    on_error: Literal["fail", "reject"] = "fail"
+    threads: int = Field(default=0, ge=0)
+
+    def declared_outputs(self) -> list[str]:
+        return ["predictions"]
+
+
+class RegisterModelStep(StepBase):
+    """Registers a new, immutable model version in ``model_package_group_name`` with its
+    fitted preprocessing, metrics, data-quality baseline and lineage (DESIGN §6)."""
+
+    kind: Literal["register_model"] = "register_model"
+    model_package_group_name: Value
+    model: Value
+    flavor: str = "xgboost"
+    preprocessing: Value | None = None
+    metrics: Value | None = Field(default=None, description="evaluation.json, or its folder")
+    baseline: Value | None = Field(
+        default=None, description="folder with statistics.json and constraints.json"
+    )
+    approval_status: Value = "PendingManualApproval"
+    model_description: Value = ""
+    user_id: Value | None = None
+
+
+class ResolveModelStep(StepBase):
+    """Chooses the model version for this execution when it runs (the reference's
+    ``CreateModelStep``, without pinning a version at creation): the latest ``Approved``
+    version, or the version or alias ``version`` names. Its outputs are that version's
+    artifacts, and the choice is recorded in the step's metadata."""
+
+    kind: Literal["resolve_model"] = "resolve_model"
+    model_package_group_name: Value
+    version: Value = Field(default="", description="'' = latest Approved; N; or an alias")
+
+    def declared_outputs(self) -> list[str]:
+        return list(RESOLVED_OUTPUTS)
+
+
+RESOLVED_OUTPUTS = ("model", "preprocessing", "statistics", "constraints", "evaluation")
