@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ def test_help_lists_the_commands() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scoreline", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("init", "run", "demo", "executions", "pipelines", "events"):
+    for command in ("init", "run", "demo", "executions", "pipelines", "events", "models"):
         assert command in result.stdout
 
 
@@ -113,7 +114,13 @@ def test_init_creates_a_project_once(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert '"name": "DemoPipeline"' in listed.stdout
+    names = [p["name"] for p in json.loads(listed.stdout)]
+    assert names == ["InferencePipeline", "TrainingPipeline", "TrainingWHPOPipeline"]
+    for scaffold in ("scoreline.yaml", "envs/dev.yaml", "scripts/training.py"):
+        assert (target / scaffold).is_file(), scaffold
+    for data in ("training-data.csv", "inference-data.csv", "ground-truth.csv"):
+        assert len((target / "data" / data).read_text().splitlines()) == 4177
+    assert "CC BY 4.0" in (target / "data" / "README.md").read_text()
     again = subprocess.run([*scoreline, "init", str(target)], capture_output=True, text=True)
     assert again.returncode == 1
     assert again.stderr.strip() == (
@@ -124,7 +131,7 @@ def test_init_creates_a_project_once(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert unknown.stderr.strip() == "error: --example: unknown example 'nope' (available: demo)"
+    assert unknown.stderr.strip() == "error: --example: unknown example 'nope' (available: abalone)"
 
 
 @pytest.mark.slow
@@ -188,7 +195,7 @@ def test_make_demo_runs_twice(tmp_path: Path) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     env = {**os.environ, "DEMO_DIR": str(tmp_path / "demo")}
-    for _ in range(2):
+    for run in (1, 2):
         result = subprocess.run(
             ["make", "--no-print-directory", "demo"],
             cwd=REPO,
@@ -199,5 +206,7 @@ def test_make_demo_runs_twice(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Summary" in result.stdout
-        assert "report published" in result.stdout
-        assert "is above the threshold 0.01" in result.stdout
+        # A second run trains and approves a new version, which inference then picks up.
+        assert f"Model version           │ poc-mpg/{run} (Approved)" in result.stdout
+        assert f"model poc-mpg/{run} (Approved, latest Approved)" in result.stdout
+        assert "Rows scored             │ 4177 of 4177" in result.stdout

@@ -31,6 +31,7 @@ from scoreline.store import (
     EventRecord,
     ExecutionRecord,
     MetadataStore,
+    ModelVersionRecord,
     PipelineVersionRecord,
     StepRecord,
 )
@@ -74,6 +75,26 @@ class Client:
     def recover(self) -> list[ExecutionRecord]:
         """Close executions whose orchestrator died (see :mod:`scoreline.engine.recovery`)."""
         return recover_lost_executions(self.store, self.project.settings.lease_seconds)
+
+    # --- model registry ------------------------------------------------------------------
+
+    def models(
+        self, group: str | None = None, status: str | None = None
+    ) -> list[ModelVersionRecord]:
+        """Model versions, newest first within each group."""
+        return self.store.models.list(group, status)
+
+    def model(self, group: str, version: int) -> ModelVersionRecord:
+        return self.store.models.get(group, version)
+
+    def set_model_status(
+        self, group: str, version: int, status: str, comment: str = ""
+    ) -> ModelVersionRecord:
+        """Approve or reject a version as the current user (audited, emitted as an event)."""
+        return self.store.models.set_status(group, version, status, current_user(), comment)
+
+    def set_model_alias(self, group: str, version: int, alias: str) -> ModelVersionRecord:
+        return self.store.models.set_alias(group, alias, version, current_user())
 
     # --- pipelines -----------------------------------------------------------------------
 

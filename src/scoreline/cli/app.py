@@ -16,6 +16,7 @@ from scoreline.cli import render
 from scoreline.cli.executions import app as executions_app
 from scoreline.cli.executions import print_execution
 from scoreline.cli.listing import events_app, pipelines_app
+from scoreline.cli.models import app as models_app
 from scoreline.cli.state import client, options
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(executions_app, name="executions")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(events_app, name="events")
+app.add_typer(models_app, name="models")
 
 
 def _version(value: bool) -> None:
@@ -104,7 +106,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new project.")],
-    example: Annotated[str, typer.Option("--example", help="Example to start from.")] = "demo",
+    example: Annotated[str, typer.Option("--example", help="Example to start from.")] = "abalone",
 ) -> None:
     """Create a project in DIRECTORY from a bundled example."""
     from scoreline.errors import ConfigError

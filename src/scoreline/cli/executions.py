@@ -91,8 +91,29 @@ def _details(step) -> str:  # type: ignore[no-untyped-def]
         return f"cache hit (from step execution {step.cache_hit_source})"
     if step.failure_reason:
         return str(step.failure_reason)
-    if "outcome" in step.metadata:
-        return f"condition {'true' if step.metadata['outcome'] else 'false'}"
+    meta = step.metadata
+    if "outcome" in meta:
+        return f"condition {'true' if meta['outcome'] else 'false'}"
+    if "ModelPackageVersion" in meta:
+        model = f"{meta['ModelPackageGroupName']}/{meta['ModelPackageVersion']}"
+        how = f", {meta['resolvedBy']}" if "resolvedBy" in meta else ""
+        return f"model {model} ({meta['ModelApprovalStatus']}{how})"
+    if "bestTrial" in meta:
+        best = meta["bestTrial"]
+        return (
+            f"{len(meta.get('trials', []))} trials; best #{best['number'] + 1}: {best['value']:.4g}"
+        )
+    if "scored" in meta:
+        return f"{meta['scored']} of {meta['rows']} rows scored" + (
+            f", {meta['rejected']} rejected" if meta.get("rejected") else ""
+        )
+    if "violations" in meta:
+        return f"{meta['violations']} violation(s)"
+    if "model_quality_passed" in meta:
+        verdict = "passed" if meta["model_quality_passed"] else "BREACH"
+        return f"mse {meta['mse']:.4f} vs {meta['mse_threshold']:g}: {verdict}"
+    if meta.get("checkSkipped"):
+        return "baseline computed (check skipped)"
     return ", ".join(sorted(step.outputs))
 
 

@@ -1,8 +1,10 @@
-"""The metadata store: records of pipelines, executions, steps and events."""
+"""The metadata store: records of pipelines, executions, steps, events and models."""
 
 from scoreline.store.records import (
+    ApprovalRecord,
     EventRecord,
     ExecutionRecord,
+    ModelVersionRecord,
     PipelineRecord,
     PipelineVersionRecord,
     StepRecord,
@@ -10,9 +12,11 @@ from scoreline.store.records import (
 from scoreline.store.sql import MetadataStore
 
 __all__ = [
+    "ApprovalRecord",
     "EventRecord",
     "ExecutionRecord",
     "MetadataStore",
+    "ModelVersionRecord",
     "PipelineRecord",
     "PipelineVersionRecord",
     "StepRecord",

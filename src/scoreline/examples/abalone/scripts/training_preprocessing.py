@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
-    kinds = {name: "numeric" for name in COLUMNS}
+    kinds = dict.fromkeys(COLUMNS, "numeric")
     kinds["sex"] = "categorical"
     raw = read_table(Path(os.environ["SCORELINE_INPUT_INPUT"]), TableSpec(COLUMNS, kinds))
     rows = raw.num_rows
