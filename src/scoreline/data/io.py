@@ -119,7 +119,7 @@ def fast_chunks(path: Path, spec: TableSpec, chunk_bytes: int = 8 << 20) -> Iter
         _check_header(path, found, names)
         read = pacsv.ReadOptions(column_names=found, skip_rows=1, block_size=chunk_bytes)
     convert = pacsv.ConvertOptions(
-        column_types={c: arrow_type(k) for c, k in spec.kinds.items()},
+        column_types={c: arrow_type(spec.kinds.get(c, "string")) for c in names},
         include_columns=names,
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,

@@ -13,6 +13,8 @@ from typing import Any
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, _Record):
+        return value.to_dict()
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
@@ -145,3 +147,6 @@ class ModelVersionRecord(_Record):
     @property
     def arn(self) -> str:
         return f"scoreline:model-package/{self.group_name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "arn": self.arn}

@@ -1,0 +1,274 @@
+"""The reference's three pipelines on the real Abalone data, end to end through the command
+line: training with registration, tuning, approval, and inference with monitoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scoreline.client import Client
+from scoreline.examples import copy_example
+
+pytestmark = pytest.mark.slow
+
+GROUP = "poc-mpg"
+
+
+class Abalone:
+    """An `init --example abalone` project, driven through the real command line."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        copy_example("abalone", root)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "scoreline", "--project", str(self.root), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "SCORELINE_USER": "tester"},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def run(self, pipeline: str, *params: str, check: bool = True) -> dict[str, Any]:
+        args = [item for p in params for item in ("-p", p)]
+        result = self.cli("run", pipeline, "--wait", "--json", *args, check=check)
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    def client(self) -> Client:
+        return Client.open(self.root)
+
+    def train_and_approve(self) -> int:
+        execution = self.run("TrainingPipeline")
+        version = int(step(execution, "ModelRegisterStep")["metadata"]["ModelPackageVersion"])
+        self.cli("models", "approve", GROUP, str(version), "-m", "reviewed")
+        return version
+
+
+def step(execution: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in execution["steps"] if s["step_name"] == name)
+
+
+def read_predictions(client: Client, execution: dict[str, Any]) -> list[float]:
+    uri = step(execution, "BatchInferenceStep")["outputs"]["predictions"]["uri"]
+    files = [f for f in client.artifacts.folder(uri).files if f.path.endswith(".csv")]
+    text = client.artifacts.read_bytes(f"{uri}/{files[0].path}").decode()
+    return [float(v) for v in text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Abalone:
+    return Abalone(tmp_path_factory.mktemp("abalone") / "project")
+
+
+@pytest.fixture(scope="module")
+def approved(project: Abalone) -> int:
+    """A trained and approved first version."""
+    return project.train_and_approve()
+
+
+def test_training_registers_a_pending_version_with_baseline_and_lineage(project: Abalone) -> None:
+    execution = project.run("TrainingPipeline")
+    assert execution["status"] == "Succeeded"
+    version = step(execution, "ModelRegisterStep")["metadata"]["ModelPackageVersion"]
+    model = json.loads(project.cli("models", "show", GROUP, str(version), "--json").stdout)
+    assert model["approval_status"] == "PendingManualApproval"
+    assert model["metrics"]["regression_metrics"]["mse"]["value"] <= 5.5
+    assert {"standard_deviation", "value"} <= set(model["metrics"]["regression_metrics"]["mse"])
+    assert set(model["metrics"]["regression_metrics"]) == {"mse", "rmse", "mae", "r2"}
+    assert len(model["artifact_sha256"]) == 64
+    assert [f["name"] for f in model["input_schema"]["features"]][:2] == ["length", "diameter"]
+    lineage = model["lineage"]
+    assert lineage["pipelineExecutionId"] == execution["id"]
+    assert lineage["userId"] == "a12345"  # EmpId, from envs/dev.yaml user_id
+    assert set(lineage["scripts"]) == {
+        "scripts/training_preprocessing.py",
+        "scripts/training.py",
+        "scripts/evaluation.py",
+    }
+    assert any(uri.endswith("training-data.csv") for uri in lineage["inputs"])
+    client = project.client()
+    statistics = json.loads(client.artifacts.read_bytes(model["baseline"]["statistics"]))
+    constraints = json.loads(client.artifacts.read_bytes(model["baseline"]["constraints"]))
+    assert [f["name"] for f in statistics["features"]][:2] == ["sex", "length"]
+    assert statistics["dataset"]["item_count"] == 2923  # the 70 % training split
+    assert (
+        constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.1
+    )
+    listed = json.loads(project.cli("models", "list", GROUP, "--json").stdout)
+    assert version in [m["version"] for m in listed]
+
+
+def test_a_model_above_the_threshold_is_not_registered_and_the_run_fails(
+    project: Abalone,
+) -> None:
+    before = len(project.client().models(GROUP))
+    execution = project.run("TrainingPipeline", "AccuracyMseThreshold=1.0", check=False)
+    assert execution["status"] == "Failed"
+    reason = execution["failure_reason"]
+    assert reason.startswith("model not registered: test MSE 5.")
+    assert reason.endswith("is above AccuracyMseThreshold 1.0")
+    assert step(execution, "ModelRegisterStep")["status"] == "Skipped"
+    assert len(project.client().models(GROUP)) == before
+
+
+def test_tuning_records_every_trial_and_registers_the_best(project: Abalone) -> None:
+    execution = project.run("TrainingWHPOPipeline", "MaxJobs=4", "MaxParallelJobs=2")
+    assert execution["status"] == "Succeeded", execution["failure_reason"]
+    tuning = step(execution, "HPTuning")
+    trials = tuning["metadata"]["trials"]
+    assert [t["number"] for t in trials] == [0, 1, 2, 3]
+    assert all(set(t["hyperparameters"]) == {"max_depth", "eta", "num_round"} for t in trials)
+    best = min(trials, key=lambda t: t["value"])
+    assert tuning["metadata"]["bestTrial"]["number"] == best["number"]
+    client = project.client()
+    recorded = json.loads(
+        client.artifacts.read_bytes(tuning["outputs"]["trials"]["uri"] + "/trials.json")
+    )
+    assert len(recorded["trials"]) == 4
+    version = step(execution, "ModelRegisterStep")["metadata"]["ModelPackageVersion"]
+    model = client.model(GROUP, version)
+    assert model.artifact_uri == tuning["outputs"]["model"]["uri"]
+    assert model.lineage["pipelineName"] == "TrainingWHPOPipeline"
+
+
+def test_inference_uses_a_version_approved_later_without_redeploying(
+    project: Abalone, approved: int
+) -> None:
+    first = project.run("InferencePipeline", "GroundTruthData=data/ground-truth.csv")
+    assert first["status"] == "Succeeded"
+    resolved = step(first, "ResolveModelStep")["metadata"]
+    assert (resolved["ModelPackageVersion"], resolved["resolvedBy"]) == (
+        approved,
+        "latest Approved",
+    )
+    newer = project.train_and_approve()
+    second = project.run("InferencePipeline", "GroundTruthData=data/ground-truth.csv")
+    assert step(second, "ResolveModelStep")["metadata"]["ModelPackageVersion"] == newer
+    assert first["pipeline_version"] == second["pipeline_version"]
+
+    quality = step(second, "ModelQualityCheckStep")["metadata"]
+    assert quality["model_quality_passed"] is True
+    assert quality["mse"] < quality["mse_threshold"] == 10.0
+    client = project.client()
+    report = step(second, "ModelQualityCheckStep")["outputs"]["report"]["uri"]
+    evaluation = json.loads(client.artifacts.read_bytes(report + "/evaluation.json"))
+    assert evaluation["regression_metrics"]["mse"]["value"] == quality["mse"]
+    assert evaluation["model_quality_passed"] is True
+    data_report = step(second, "DataQualityCheckStep")["outputs"]["report"]["uri"]
+    violations = json.loads(
+        client.artifacts.read_bytes(data_report + "/constraint_violations.json")
+    )
+    assert "violations" in violations
+    assert step(second, "BatchInferenceStep")["metadata"]["scored"] == 4177
+
+
+def test_without_ground_truth_model_quality_is_skipped_with_a_reason(
+    project: Abalone, approved: int
+) -> None:
+    execution = project.run("InferencePipeline")
+    assert execution["status"] == "Succeeded"
+    skipped = step(execution, "ModelQualityCheckStep")
+    assert skipped["status"] == "Skipped"
+    assert skipped["failure_reason"] == "condition 'GroundTruthAvailableCond' evaluated to False"
+
+
+def test_a_batch_with_one_sex_value_scores_like_the_full_batch(
+    project: Abalone, approved: int
+) -> None:
+    rows = (project.root / "data" / "inference-data.csv").read_text().splitlines()
+    males = [i for i, row in enumerate(rows) if row.startswith("M,")]
+    (project.root / "data" / "males.csv").write_text("\n".join(rows[i] for i in males) + "\n")
+    version = f"ModelVersion={approved}"
+    full = project.run("InferencePipeline", version)
+    only = project.run("InferencePipeline", version, "InputData=data/males.csv")
+    assert only["status"] == "Succeeded"
+    client = project.client()
+    everything = read_predictions(client, full)
+    assert read_predictions(client, only) == [everything[i] for i in males]
+
+
+def test_a_malformed_row_fails_the_run_naming_file_row_and_column(
+    project: Abalone, approved: int
+) -> None:
+    rows = (project.root / "data" / "inference-data.csv").read_text().splitlines()[:5]
+    fields = rows[2].split(",")
+    fields[1] = "x.5"
+    rows[2] = ",".join(fields)
+    (project.root / "data" / "broken.csv").write_text("\n".join(rows) + "\n")
+    execution = project.run("InferencePipeline", "InputData=data/broken.csv", check=False)
+    assert execution["status"] == "Failed"
+    reason = step(execution, "BatchInferenceStep")["failure_reason"]
+    assert reason.startswith("broken.csv, row 3, column 'length': 'x.5' is not a number")
+
+
+def test_concurrent_inference_runs_never_share_an_output_path(
+    project: Abalone, approved: int
+) -> None:
+    ids = [project.cli("run", "InferencePipeline", "--json").stdout for _ in range(2)]
+    started = [json.loads(text)["id"] for text in ids]
+    client = project.client()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        records = [client.execution(i) for i in started]
+        if all(r.status in ("Succeeded", "Failed", "Stopped") for r in records):
+            break
+        time.sleep(0.2)
+    assert [r.status for r in records] == ["Succeeded", "Succeeded"]
+    uris = {
+        s.outputs["predictions"]["uri"]
+        for i in started
+        for s in client.steps(i)
+        if s.step_name == "BatchInferenceStep"
+    }
+    assert len(uris) == 2
+    assert all(started[0] in uri or started[1] in uri for uri in uris)
+
+
+def test_a_model_file_changed_after_registration_is_refused(
+    project: Abalone, approved: int
+) -> None:
+    client = project.client()
+    model = client.model(GROUP, approved)
+    path = Path(model.artifact_uri) / "model.json"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original.replace(b"0", b"1", 1))
+        execution = project.run("InferencePipeline", f"ModelVersion={approved}", check=False)
+    finally:
+        path.write_bytes(original)
+    assert execution["status"] == "Failed"
+    assert (
+        "sha256 mismatch for 'model.json'"
+        in step(execution, "BatchInferenceStep")["failure_reason"]
+    )
+
+
+def test_approval_commands_check_transitions_and_keep_an_audit_trail(project: Abalone) -> None:
+    execution = project.run("TrainingPipeline")
+    version = str(step(execution, "ModelRegisterStep")["metadata"]["ModelPackageVersion"])
+    rejected = json.loads(
+        project.cli("models", "reject", GROUP, version, "-m", "bias found", "--json").stdout
+    )
+    assert rejected["approval_status"] == "Rejected"
+    assert rejected["history"][-1]["actor"] == "tester"
+    assert rejected["history"][-1]["comment"] == "bias found"
+    again = project.cli("models", "approve", GROUP, version, check=False)
+    assert again.returncode == 1
+    assert again.stderr.startswith(f"error: model {GROUP}/{version} is Rejected;")
+    assert len(again.stderr.strip().splitlines()) == 1
+    events = json.loads(
+        project.cli("events", "list", "--type", "Model Package State Change", "--json").stdout
+    )
+    assert events[-1]["detail"]["ModelApprovalStatus"] == "Rejected"
+    assert events[-1]["detail"]["ModelPackageVersion"] == int(version)

@@ -1,0 +1,200 @@
+"""Readers, fitted preprocessing and the batch transform, on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import xgboost as xgb
+
+from scoreline.data.flavors import load_model, model_digest
+from scoreline.data.io import TableSpec, read_table
+from scoreline.data.preprocess import Preprocessor
+from scoreline.data.transform import TransformOptions, batch_transform
+from scoreline.errors import ArtifactError, DataError
+
+ABALONE = Path(__file__).resolve().parents[1] / "src/scoreline/examples/abalone/data"
+COLUMNS = [
+    "sex",
+    "length",
+    "diameter",
+    "height",
+    "whole_weight",
+    "shucked_weight",
+    "viscera_weight",
+    "shell_weight",
+    "rings",
+]
+KINDS = dict.fromkeys(COLUMNS, "numeric") | {"sex": "categorical"}
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Preprocessor, Path]:
+    """Preprocessing fitted on the Abalone training rows and a small XGBoost model."""
+    table = read_table(ABALONE / "training-data.csv", TableSpec(COLUMNS, KINDS))
+    pre = Preprocessor.fit(table, COLUMNS[1:8], ["sex"], target="rings")
+    booster = xgb.train(
+        {"max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 0},
+        xgb.DMatrix(pre.encode(table).matrix, label=table.column("rings").to_numpy()),
+        num_boost_round=20,
+    )
+    model_dir = tmp_path_factory.mktemp("model")
+    booster.save_model(str(model_dir / "model.json"))
+    return pre, model_dir
+
+
+def _options(pre: Preprocessor, **kwargs: object) -> TransformOptions:
+    return TransformOptions(spec=pre.input_spec(), **kwargs)  # type: ignore[arg-type]
+
+
+def _predictions(path: Path) -> list[float | None]:
+    return [float(v) if v else None for v in path.read_text().splitlines()]
+
+
+def test_preprocessing_is_fitted_once_and_round_trips(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path
+) -> None:
+    pre, _ = fitted
+    assert pre.feature_names[-3:] == ["sex_F", "sex_I", "sex_M"]
+    saved = Preprocessor.load(pre.save(tmp_path))
+    assert saved == pre
+    assert json.loads((tmp_path / "preprocessing.json").read_text())["format"] == (
+        "scoreline.preprocessing/v1"
+    )
+    # One sex value only: the encoded width and values do not change (no refitting).
+    only_m = pa.table({"sex": ["M", "M"], **{c: [0.5, 0.6] for c in COLUMNS[1:8]}})
+    matrix = saved.encode(only_m).matrix
+    assert matrix.shape == (2, 10)
+    assert matrix[:, -3:].tolist() == [[0, 0, 1], [0, 0, 1]]
+
+
+def test_missing_numbers_take_the_training_median(fitted: tuple[Preprocessor, Path]) -> None:
+    pre, _ = fitted
+    row = pa.table({"sex": ["F"], **{c: pa.array([None], pa.float64()) for c in COLUMNS[1:8]}})
+    assert np.allclose(
+        pre.encode(row).matrix[0, :7],
+        [
+            (f.median - f.mean) / f.scale
+            for f in pre.features[:7]  # type: ignore[union-attr]
+        ],
+    )
+
+
+def test_transform_keeps_input_order_across_chunks(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path
+) -> None:
+    pre, model_dir = fitted
+    model = load_model(model_dir, sha256=model_digest(model_dir))
+    out = tmp_path / "out"
+    report = batch_transform(
+        ABALONE / "inference-data.csv", model, pre, out, _options(pre, chunk_bytes=4096)
+    )
+    assert report.rows == report.scored == 4177
+    predicted = np.array(_predictions(out / "inference-data.csv"))
+    raw = read_table(ABALONE / "inference-data.csv", pre.input_spec())
+    expected = model.predict(pre.encode(raw).matrix)
+    assert np.allclose(predicted, expected, atol=1e-4)
+
+
+def test_parquet_in_parquet_out_with_an_id_column(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path
+) -> None:
+    pre, model_dir = fitted
+    raw = read_table(ABALONE / "inference-data.csv", pre.input_spec())
+    raw = raw.append_column("id", pa.array([f"row-{i}" for i in range(raw.num_rows)]))
+    raw = raw.set_column(0, "sex", raw.column("sex").cast(pa.string()))
+    source = tmp_path / "in"
+    source.mkdir()
+    pq.write_table(raw.slice(0, 2000), source / "part-0.parquet")
+    pq.write_table(raw.slice(2000), source / "part-1.parquet")
+    spec = TableSpec([*pre.input_spec().columns, "id"], pre.input_spec().kinds)
+    report = batch_transform(
+        source, load_model(model_dir), pre, tmp_path / "out", TransformOptions(spec, id_column="id")
+    )
+    assert [f["rows"] for f in report.files] == [2000, 2177]
+    second = pq.read_table(tmp_path / "out" / "part-1.parquet")
+    assert second.column_names == ["id", "prediction"]
+    assert second.column("id")[0].as_py() == "row-2000"
+
+
+BAD_ROWS = (
+    "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n"
+    "X,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n"
+    "M,0.4,abc,0.1,0.5,0.2,0.1,0.15\n"
+    "M,0.4,0.3\n"
+    "F,,0.3,0.1,0.5,0.2,0.1,0.15\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nX,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n",
+            "bad.csv, row 2, column 'sex': unknown category 'X'",
+        ),
+        (
+            "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,0.4,abc,0.1,0.5,0.2,0.1,0.15\n",
+            "bad.csv, row 2, column 'diameter': 'abc' is not a number",
+        ),
+        (
+            "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n" * 3 + "M,0.4,0.3\n",
+            "bad.csv, row 4: expected 8 columns, found 3",
+        ),
+    ],
+)
+def test_a_malformed_row_is_named_by_file_row_and_column(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path, rows: str, message: str
+) -> None:
+    pre, model_dir = fitted
+    (tmp_path / "bad.csv").write_text(rows)
+    with pytest.raises(DataError) as caught:
+        batch_transform(
+            tmp_path / "bad.csv", load_model(model_dir), pre, tmp_path / "out", _options(pre)
+        )
+    assert caught.value.line().startswith(message)
+    assert not list((tmp_path / "out").glob("*.csv")), "nothing is half-written"
+
+
+def test_rejected_rows_keep_their_place_and_the_rest_is_scored(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path
+) -> None:
+    pre, model_dir = fitted
+    (tmp_path / "bad.csv").write_text(BAD_ROWS)
+    report = batch_transform(
+        tmp_path / "bad.csv",
+        load_model(model_dir),
+        pre,
+        tmp_path / "out",
+        _options(pre, on_error="reject"),
+    )
+    assert (report.rows, report.scored, report.rejected) == (5, 2, 3)
+    predictions = _predictions(tmp_path / "out" / "bad.csv")
+    assert [p is None for p in predictions] == [False, True, True, True, False]
+    rejected = list(pacsv.read_csv(tmp_path / "out" / "rejected.csv").to_pylist())
+    assert [(r["row"], r["column"] or None) for r in rejected] == [
+        (2, "sex"),
+        (3, "diameter"),
+        (4, None),
+    ]
+
+
+def test_a_changed_model_file_is_refused(fitted: tuple[Preprocessor, Path], tmp_path: Path) -> None:
+    _, model_dir = fitted
+    digest = model_digest(model_dir)
+    copy = tmp_path / "model"
+    copy.mkdir()
+    (copy / "model.json").write_text((model_dir / "model.json").read_text().replace("0", "1", 1))
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_model(copy, sha256=digest)
+
+
+def test_a_folder_without_a_safe_model_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "model.pkl").write_bytes(b"not loaded")
+    with pytest.raises(ArtifactError, match="pickle is not accepted"):
+        load_model(tmp_path)
