@@ -107,7 +107,13 @@ def header_columns(path: Path) -> list[str]:
     return [c.strip() for c in first]
 
 
-def fast_chunks(path: Path, spec: TableSpec, chunk_bytes: int = 8 << 20) -> Iterator[Chunk]:
+CHUNK_BYTES = 1 << 20
+"""CSV block size. pyarrow's streaming reader holds about 40 blocks in flight, so larger
+blocks cost memory (8 MiB: 330 MiB) without reading faster."""
+PARQUET_BATCH_ROWS = 65536
+
+
+def fast_chunks(path: Path, spec: TableSpec, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """Stream a file with pyarrow; raises :class:`FastPathError` on a row it cannot convert."""
     if file_format(path) == "parquet":
         yield from _parquet_chunks(path, spec)
@@ -145,11 +151,12 @@ def _check_header(path: Path, found: Sequence[str], needed: Sequence[str]) -> No
 
 
 def _parquet_chunks(path: Path, spec: TableSpec) -> Iterator[Chunk]:
-    handle = pq.ParquetFile(path)
+    # Without pre-buffering, memory stays flat however many row groups the file has.
+    handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=CHUNK_BYTES)
     names = list(spec.columns)
     _check_header(path, handle.schema_arrow.names, names)
     row = 1
-    for batch in handle.iter_batches(batch_size=131072, columns=names):
+    for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=names):
         columns = []
         for name, column in zip(names, batch.columns, strict=True):
             target = arrow_type(spec.kinds.get(name, "string"))

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from scoreline.data.flavors import Model
 from scoreline.data.io import (
+    CHUNK_BYTES,
     Chunk,
     FastPathError,
     Reject,
@@ -50,7 +51,7 @@ class TransformOptions:
     """``None`` writes the input's own format."""
     id_column: str | None = None
     on_error: OnError = "fail"
-    chunk_bytes: int = 8 << 20
+    chunk_bytes: int = CHUNK_BYTES
 
 
 @dataclass
