@@ -45,6 +45,7 @@ $(VENV)/.bench: $(VENV)/.dev requirements/bench.lock
 bench: $(VENV)/.bench
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/orchestration.py
+	$(BIN)/python bench/batch_transform.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 -o requirements/runtime.lock

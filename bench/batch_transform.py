@@ -171,7 +171,8 @@ def generate(work: Path, rows: int) -> None:
         csv_writer.write_table(table)
         assert parquet_writer is not None
         parquet_writer.write_table(table)
-    assert csv_writer is not None and parquet_writer is not None
+    assert csv_writer is not None
+    assert parquet_writer is not None
     csv_writer.close()
     parquet_writer.close()
     for name in ("csv", "parquet"):
