@@ -29,7 +29,8 @@ def test_help_does_not_import_heavy_modules() -> None:
         "import sys; sys.argv=['scoreline','--help']\n"
         "from scoreline.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('sqlalchemy','alembic','pydantic','fsspec') if m in sys.modules]\n"
+        "heavy = [m for m in ('sqlalchemy','alembic','pydantic','fsspec','numpy','pyarrow',"
+        "'xgboost','optuna') if m in sys.modules]\n"
         "print('HEAVY', heavy)"
     )
     result = subprocess.run(

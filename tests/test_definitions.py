@@ -329,3 +329,43 @@ def test_yaml_keeps_on_and_no_as_strings(tmp_path: Path) -> None:
     (definition,) = load_file(path)
     assert definition.parameters[0].default == "no"
     assert definition.step("F").error_message.on == "-"  # type: ignore[attr-defined]
+
+
+EXAMPLE_PIPELINES = Path(__file__).resolve().parents[1] / "src/scoreline/examples/abalone/pipelines"
+
+
+def test_the_abalone_pipelines_round_trip_through_json() -> None:
+    from scoreline.settings import VARIABLE_DEFAULTS
+
+    loaded = [
+        d
+        for name in ("training.yaml", "inference.yaml")
+        for d in load_file(EXAMPLE_PIPELINES / name, VARIABLE_DEFAULTS)
+    ]
+    assert [d.name for d in loaded] == [
+        "TrainingPipeline",
+        "TrainingWHPOPipeline",
+        "InferencePipeline",
+    ]
+    kinds = {s.kind for d in loaded for s in d.steps}
+    assert kinds >= {"tuning", "quality_check", "batch_transform", "register_model"}
+    for definition in loaded:
+        assert PipelineDefinition.from_json(definition.to_json()) == definition
+    threshold = loaded[0].parameter("AccuracyMseThreshold")
+    assert threshold.default == 10.0  # "${accuracy_mse_threshold}" keeps the variable's type
+
+
+def test_variables_are_substituted_and_unknown_ones_named(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        'name: "${pipeline_train}"\nparameters:\n'
+        '  - {name: Data, type: String, default: "${bucket}/raw/${file}"}\n'
+        "steps:\n  - {name: Stop, kind: fail}\n"
+    )
+    (definition,) = load_file(
+        path, {"pipeline_train": "Train", "bucket": "s3://b", "file": "x.csv"}
+    )
+    assert definition.name == "Train"
+    assert definition.parameter("Data").default == "s3://b/raw/x.csv"
+    with pytest.raises(DefinitionError, match=r"unknown variable '\$\{file\}'"):
+        load_file(path, {"pipeline_train": "Train", "bucket": "b"})

@@ -59,6 +59,7 @@ def training_environment(
     model_dir: Path,
     output_dir: Path | None,
     hyperparameters: dict[str, str],
+    cpus: int | None = None,
 ) -> dict[str, str]:
     """SageMaker's training-container variables, so existing training scripts run unchanged."""
     env = {f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()}
@@ -68,7 +69,7 @@ def training_environment(
         SM_HPS=json.dumps(hyperparameters, sort_keys=True),
         SM_CURRENT_HOST="algo-1",
         SM_HOSTS=json.dumps(["algo-1"]),
-        SM_NUM_CPUS=str(os.cpu_count() or 1),
+        SM_NUM_CPUS=str(cpus or os.cpu_count() or 1),
     )
     if output_dir is not None:
         env["SM_OUTPUT_DATA_DIR"] = str(output_dir)

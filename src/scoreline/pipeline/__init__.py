@@ -29,6 +29,15 @@ from scoreline.pipeline.expressions import (
     ParameterRef,
     StepOutput,
 )
+from scoreline.pipeline.ml_steps import (
+    BatchTransformStep,
+    Objective,
+    ParameterRange,
+    QualityCheckStep,
+    RegisterModelStep,
+    ResolveModelStep,
+    TuningStep,
+)
 from scoreline.pipeline.model import Parameter, Pipeline, PipelineDefinition
 from scoreline.pipeline.steps import (
     CacheConfig,
@@ -44,6 +53,7 @@ from scoreline.pipeline.steps import (
 
 __all__ = [
     "And",
+    "BatchTransformStep",
     "CacheConfig",
     "Compare",
     "ConditionEquals",
@@ -58,16 +68,22 @@ __all__ = [
     "Join",
     "JsonGet",
     "Not",
+    "Objective",
     "Or",
     "Parameter",
+    "ParameterRange",
     "ParameterRef",
     "Pipeline",
     "PipelineDefinition",
     "ProcessingStep",
     "PropertyFile",
+    "QualityCheckStep",
+    "RegisterModelStep",
+    "ResolveModelStep",
     "RetryPolicy",
     "StepBase",
     "StepOutput",
     "TrainingStep",
+    "TuningStep",
     "register_step_kind",
 ]

@@ -93,7 +93,7 @@ def _objective_value(objective: dict[str, Any], log: str, output: Path) -> float
 
 
 def _run_trial(
-    number: int, hyperparameters: dict[str, Any], config: dict[str, Any], root: Path
+    number: int, hyperparameters: dict[str, Any], config: dict[str, Any], root: Path, cpus: int
 ) -> TrialResult:
     folder = root / f"trial-{number:03d}"
     model_dir, out_dir = folder / "model", folder / "output"
@@ -105,8 +105,9 @@ def _run_trial(
         **os.environ,
         **config.get("environment", {}),
         **training_environment(
-            {k: v for k, v in channels.items() if v is not None}, model_dir, out_dir, hps
+            {k: v for k, v in channels.items() if v is not None}, model_dir, out_dir, hps, cpus
         ),
+        "OMP_NUM_THREADS": str(cpus),
         "SCORELINE_TRIAL": str(number),
     }
     command = [
@@ -143,13 +144,17 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
     max_jobs = max(int(config["max_jobs"]), 1)
     parallel = max(min(int(config["max_parallel_jobs"]), max_jobs), 1)
     root = Path.cwd() / "trials"
+    # Parallel trials share the cores: oversubscribed OpenMP threads spin and slow down.
+    cpus = max(1, (os.cpu_count() or 1) // parallel)
     results: list[TrialResult] = []
     metric = objective.get("metric_name", "objective")
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         while len(results) < max_jobs:
             trials = [study.ask() for _ in range(min(parallel, max_jobs - len(results)))]
             proposals = [(t, _suggest(t, config["ranges"])) for t in trials]
-            futures = [pool.submit(_run_trial, t.number, hps, config, root) for t, hps in proposals]
+            futures = [
+                pool.submit(_run_trial, t.number, hps, config, root, cpus) for t, hps in proposals
+            ]
             for (trial, _), future in zip(proposals, futures, strict=True):
                 result = future.result()
                 if result.state == "COMPLETE":
