@@ -21,7 +21,7 @@ from scoreline.monitoring.model_quality import (
 from scoreline.monitoring.sketch import KLLSketch
 from scoreline.monitoring.statistics import DatasetProfile, profile
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "model-monitor"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "model-monitor"
 ABALONE = Path(__file__).resolve().parents[1] / "src/scoreline/examples/abalone/data"
 FEATURES = [
     "sex",
