@@ -77,6 +77,19 @@ def approved(project: Abalone) -> int:
     return project.train_and_approve()
 
 
+def test_inference_before_any_approval_fails_saying_what_to_do(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    fresh = Abalone(tmp_path_factory.mktemp("fresh") / "project")
+    execution = fresh.run("InferencePipeline", check=False)
+    assert execution["status"] == "Failed"
+    assert step(execution, "ResolveModelStep")["failure_reason"] == (
+        f"no Approved version in model package group '{GROUP}' (approve one with "
+        f"`scoreline models approve {GROUP} VERSION`, or pin a version with -p ModelVersion=N)"
+    )
+    assert step(execution, "BatchInferenceStep")["status"] == "NotRun"
+
+
 def test_training_registers_a_pending_version_with_baseline_and_lineage(project: Abalone) -> None:
     execution = project.run("TrainingPipeline")
     assert execution["status"] == "Succeeded"
@@ -140,6 +153,7 @@ def test_tuning_records_every_trial_and_registers_the_best(project: Abalone) -> 
     model = client.model(GROUP, version)
     assert model.artifact_uri == tuning["outputs"]["model"]["uri"]
     assert model.lineage["pipelineName"] == "TrainingWHPOPipeline"
+    assert model.metrics["regression_metrics"]["mse"]["value"] <= 5.5
 
 
 def test_inference_uses_a_version_approved_later_without_redeploying(
