@@ -30,19 +30,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from scoreline.examples import ABALONE_COLUMNS
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "src/scoreline/examples/abalone/data/training-data.csv"
-COLUMNS = [
-    "sex",
-    "length",
-    "diameter",
-    "height",
-    "whole_weight",
-    "shucked_weight",
-    "viscera_weight",
-    "shell_weight",
-    "rings",
-]
+COLUMNS = list(ABALONE_COLUMNS)
 FEATURES = COLUMNS[:-1]
 SIZES = (1_000_000, 10_000_000)
 

@@ -17,19 +17,10 @@ from scoreline.data.io import TableSpec, read_table
 from scoreline.data.preprocess import Preprocessor
 from scoreline.data.transform import TransformOptions, batch_transform
 from scoreline.errors import ArtifactError, DataError
+from scoreline.examples import ABALONE_COLUMNS
 
 ABALONE = Path(__file__).resolve().parents[1] / "src/scoreline/examples/abalone/data"
-COLUMNS = [
-    "sex",
-    "length",
-    "diameter",
-    "height",
-    "whole_weight",
-    "shucked_weight",
-    "viscera_weight",
-    "shell_weight",
-    "rings",
-]
+COLUMNS = list(ABALONE_COLUMNS)
 KINDS = dict.fromkeys(COLUMNS, "numeric") | {"sex": "categorical"}
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from scoreline.data.io import TableSpec, read_table
 from scoreline.errors import DataError
+from scoreline.examples import ABALONE_COLUMNS
 from scoreline.monitoring.checks import check_data_quality, violations_json
 from scoreline.monitoring.constraints import read_constraints, suggest_constraints
 from scoreline.monitoring.model_quality import (
@@ -23,16 +24,7 @@ from scoreline.monitoring.statistics import DatasetProfile, profile
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "model-monitor"
 ABALONE = Path(__file__).resolve().parents[1] / "src/scoreline/examples/abalone/data"
-FEATURES = [
-    "sex",
-    "length",
-    "diameter",
-    "height",
-    "whole_weight",
-    "shucked_weight",
-    "viscera_weight",
-    "shell_weight",
-]
+FEATURES = list(ABALONE_COLUMNS[:-1])
 
 
 def _abalone() -> pa.Table:

@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,28 +92,21 @@ def batch_transform(
         for path in data_files(source):
             fmt = options.output_format or file_format(path)
             target = out_dir / f"{path.stem}.{'parquet' if fmt == 'parquet' else 'csv'}"
+            score = partial(
+                _score_file,
+                model=model,
+                preprocessor=preprocessor,
+                target=target,
+                fmt=fmt,
+                options=options,
+                rejects=rejects,
+            )
             try:
-                counts = _score_file(
-                    fast_chunks(path, options.spec, options.chunk_bytes),
-                    model,
-                    preprocessor,
-                    target,
-                    fmt,
-                    options,
-                    rejects,
-                )
+                counts = score(fast_chunks(path, options.spec, options.chunk_bytes))
             except FastPathError:
                 # A row pyarrow could not convert: read this file again, row by row.
                 rejects.forget(path.name)
-                counts = _score_file(
-                    careful_csv_chunks(path, options.spec),
-                    model,
-                    preprocessor,
-                    target,
-                    fmt,
-                    options,
-                    rejects,
-                )
+                counts = score(careful_csv_chunks(path, options.spec))
             rows, rejected = counts
             report.rows += rows
             report.rejected += rejected

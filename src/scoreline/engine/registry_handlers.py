@@ -19,9 +19,16 @@ from scoreline.types import ApprovalStatus, StepStatus
 EVALUATION_FILE = "evaluation.json"
 
 
-def _text(value: Any, step: StepBase, field: str) -> str:
+def _group(step: RegisterModelStep | ResolveModelStep, ctx: ExecutionContext) -> str:
+    """The step's model package group, once the store is known to be there."""
+    if ctx.store is None:
+        raise StepError(f"{step.kind} needs the metadata store", where=f"step '{step.name}'")
+    value = evaluate(step.model_package_group_name, ctx)
     if not isinstance(value, str) or not value.strip():
-        raise StepError(f"'{field}' resolved to {value!r}, not a name", where=f"step '{step.name}'")
+        raise StepError(
+            f"'model_package_group_name' resolved to {value!r}, not a name",
+            where=f"step '{step.name}'",
+        )
     return value.strip()
 
 
@@ -35,11 +42,8 @@ class RegisterModelHandler:
     """Creates a model version from this execution's artifacts (DESIGN §6)."""
 
     def run_inline(self, step: RegisterModelStep, ctx: ExecutionContext) -> InlineResult:
-        if ctx.store is None:
-            raise StepError("register_model needs the metadata store", where=f"step '{step.name}'")
-        group = _text(
-            evaluate(step.model_package_group_name, ctx), step, "model_package_group_name"
-        )
+        group = _group(step, ctx)
+        assert ctx.store is not None
         model_uri = input_uri("model", step.model, ctx, step)
         existing = [v for v in ctx.store.models.list(group) if v.artifact_uri == model_uri]
         if existing:  # this step already registered it (the orchestrator was restarted)
@@ -170,11 +174,8 @@ class ResolveModelHandler:
     """Picks the model version when the execution runs and records which (DESIGN §5)."""
 
     def run_inline(self, step: ResolveModelStep, ctx: ExecutionContext) -> InlineResult:
-        if ctx.store is None:
-            raise StepError("resolve_model needs the metadata store", where=f"step '{step.name}'")
-        group = _text(
-            evaluate(step.model_package_group_name, ctx), step, "model_package_group_name"
-        )
+        group = _group(step, ctx)
+        assert ctx.store is not None
         selector = str(evaluate(step.version, ctx) or "")
         record, how = ctx.store.models.resolve(group, selector)
         if record.approval_status == ApprovalStatus.REJECTED.value:

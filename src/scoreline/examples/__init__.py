@@ -7,6 +7,19 @@ from pathlib import Path
 
 EXAMPLES = Path(__file__).parent
 
+ABALONE_COLUMNS = (
+    "sex",
+    "length",
+    "diameter",
+    "height",
+    "whole_weight",
+    "shucked_weight",
+    "viscera_weight",
+    "shell_weight",
+    "rings",
+)
+"""Columns of the Abalone example's headerless ``training-data.csv`` (target last)."""
+
 
 def available_examples() -> list[str]:
     """Names of the bundled example projects."""

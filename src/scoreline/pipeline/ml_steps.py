@@ -26,13 +26,6 @@ class _TaskStep(StepBase):
     property_files: list[PropertyFile] = Field(default_factory=list)
     timeout_seconds: float | None = Field(default=None, gt=0)
 
-    @model_validator(mode="after")
-    def _property_files_name_outputs(self) -> _TaskStep:
-        for pf in self.property_files:
-            if pf.output not in self.declared_outputs():
-                raise ValueError(f"property file '{pf.name}' names unknown output '{pf.output}'")
-        return self
-
     def declared_property_files(self) -> list[PropertyFile]:
         return list(self.property_files)
 

@@ -139,6 +139,13 @@ class StepBase(BaseModel):
     def _accept_steps(cls, value: Any) -> Any:
         return _names(value)
 
+    @model_validator(mode="after")
+    def _property_files_name_outputs(self) -> StepBase:
+        for pf in self.declared_property_files():
+            if pf.output not in self.declared_outputs():
+                raise ValueError(f"property file '{pf.name}' names unknown output '{pf.output}'")
+        return self
+
     def declared_outputs(self) -> list[str]:
         """Names of the outputs this step produces."""
         return []
@@ -182,10 +189,7 @@ class ScriptStep(StepBase):
         return value
 
     @model_validator(mode="after")
-    def _property_files_name_outputs(self) -> ScriptStep:
-        for pf in self.property_files:
-            if pf.output not in self.declared_outputs():
-                raise ValueError(f"property file '{pf.name}' names unknown output '{pf.output}'")
+    def _outputs_declared_once(self) -> ScriptStep:
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError("an output is declared twice")
         return self
