@@ -220,7 +220,17 @@ def test_a_malformed_row_fails_the_run_naming_file_row_and_column(
     fields[1] = "x.5"
     rows[2] = ",".join(fields)
     (project.root / "data" / "broken.csv").write_text("\n".join(rows) + "\n")
-    execution = project.run("InferencePipeline", "InputData=data/broken.csv", check=False)
+    result = project.cli(
+        "run",
+        "InferencePipeline",
+        "-p",
+        "InputData=data/broken.csv",
+        "--wait",
+        "--json",
+        check=False,
+    )
+    assert result.returncode == 1, "a failed run exits 1"
+    execution = json.loads(result.stdout)
     assert execution["status"] == "Failed"
     reason = step(execution, "BatchInferenceStep")["failure_reason"]
     assert reason.startswith("broken.csv, row 3, column 'length': 'x.5' is not a number")
@@ -286,3 +296,83 @@ def test_approval_commands_check_transitions_and_keep_an_audit_trail(project: Ab
     )
     assert events[-1]["detail"]["ModelApprovalStatus"] == "Rejected"
     assert events[-1]["detail"]["ModelPackageVersion"] == int(version)
+
+
+def _wait(client: Client, execution_id: str) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = client.execution(execution_id).status
+        if status in ("Succeeded", "Failed", "Stopped"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"execution {execution_id} did not end")
+
+
+def _decisions(project: Abalone) -> list[dict[str, Any]]:
+    events = project.cli("events", "list", "--type", "Rule Decision", "--limit", "1000", "--json")
+    return [e["detail"] for e in json.loads(events.stdout)]
+
+
+def test_a_breach_retrains_once_and_a_second_breach_in_the_cooldown_is_suppressed(
+    project: Abalone, approved: int
+) -> None:
+    before = len(_decisions(project))
+    breach = ("GroundTruthData=data/ground-truth.csv", "AccuracyMseThreshold=1.0")
+    first = project.run("InferencePipeline", *breach)
+    assert first["status"] == "Succeeded", "a breach is an alert, not an error"
+    assert step(first, "ModelQualityCheckStep")["metadata"]["model_quality_passed"] is False
+    violations = json.loads(
+        project.cli("events", "list", "--type", "Model Quality Violation", "--json").stdout
+    )
+    assert violations[-1]["detail"]["pipelineExecutionId"] == first["id"]
+    assert violations[-1]["detail"]["ModelPackageGroupName"] == GROUP
+    assert violations[-1]["detail"]["metrics"]["mse"] > 1.0
+
+    started = _decisions(project)[before:]
+    assert [d["decision"] for d in started] == ["started"]
+    retraining = started[0]["pipelineExecutionId"]
+    client = project.client()
+    assert client.execution(retraining).pipeline_name == "TrainingWHPOPipeline"
+    assert _wait(client, retraining) == "Succeeded"
+
+    second = project.run("InferencePipeline", *breach)
+    assert second["status"] == "Succeeded"
+    decisions = _decisions(project)[before:]
+    assert [d["decision"] for d in decisions] == ["started", "suppressed"]
+    assert decisions[1]["reason"].startswith("cooldown PT6H after the last start")
+    by_rule = [
+        e
+        for e in client.executions(pipeline="TrainingWHPOPipeline", limit=100)
+        if (e.client_request_token or "").startswith("rule:")
+    ]
+    assert [e.id for e in by_rule] == [retraining]
+
+
+def test_ground_truth_that_arrives_later_is_checked_against_the_past_run(
+    project: Abalone, approved: int
+) -> None:
+    scored = project.run("InferencePipeline", f"ModelVersion={approved}")
+    late = project.run(
+        "ModelQualityPipeline",
+        f"InferenceExecutionId={scored['id']}",
+        "GroundTruthData=data/ground-truth.csv",
+    )
+    assert late["status"] == "Succeeded", late["failure_reason"]
+    check = step(late, "ModelQualityCheckStep")["metadata"]
+    assert check["model_quality_passed"] is True
+    assert check["sourceModel"] == {"ModelPackageGroupName": GROUP, "ModelPackageVersion": approved}
+    history = json.loads(
+        project.cli("monitoring", "history", GROUP, "--check", "model_quality", "--json").stdout
+    )
+    assert history[-1]["execution_id"] == late["id"]
+    assert history[-1]["model_version"] == approved
+    assert history[-1]["metrics"]["mse"]["value"] == check["mse"]
+    shown = json.loads(project.cli("monitoring", "show", scored["id"], "--json").stdout)
+    assert [r["check_type"] for r in shown] == ["data_quality"]
+    assert {d["feature_name"] for d in shown[0]["drift"]} >= {"sex", "length"}
+    missing = project.run(
+        "ModelQualityPipeline", "InferenceExecutionId=nope", "GroundTruthData=x.csv", check=False
+    )
+    assert step(missing, "ModelQualityCheckStep")["failure_reason"] == (
+        "no execution 'nope' (see `scoreline executions list`)"
+    )

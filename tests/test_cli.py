@@ -116,7 +116,12 @@ def test_init_creates_a_project_once(tmp_path: Path) -> None:
         check=True,
     )
     names = [p["name"] for p in json.loads(listed.stdout)]
-    assert names == ["InferencePipeline", "TrainingPipeline", "TrainingWHPOPipeline"]
+    assert names == [
+        "InferencePipeline",
+        "ModelQualityPipeline",
+        "TrainingPipeline",
+        "TrainingWHPOPipeline",
+    ]
     for scaffold in ("scoreline.yaml", "envs/dev.yaml", "scripts/training.py"):
         assert (target / scaffold).is_file(), scaffold
     for data in ("training-data.csv", "inference-data.csv", "ground-truth.csv"):

@@ -10,13 +10,16 @@ import pyarrow as pa
 import pytest
 
 from scoreline.data.io import TableSpec, read_table
-from scoreline.errors import DataError
+from scoreline.errors import ConfigError, DataError
+from scoreline.events.patterns import matches, validate_pattern
 from scoreline.examples import ABALONE_COLUMNS
 from scoreline.monitoring.checks import check_data_quality, violations_json
 from scoreline.monitoring.constraints import read_constraints, suggest_constraints
 from scoreline.monitoring.model_quality import (
+    breaches,
     evaluation_report,
     join_predictions,
+    quality_metrics,
     regression_metrics,
 )
 from scoreline.monitoring.sketch import KLLSketch
@@ -94,7 +97,9 @@ def test_a_dataset_checked_against_its_own_baseline_has_no_violations() -> None:
     current = profile([_abalone()], FEATURES)
     stats = current.to_statistics()
     constraints = suggest_constraints(stats)
-    assert check_data_quality(current, constraints, stats) == []
+    report = check_data_quality(current, constraints, stats)
+    assert report.violations == []
+    assert {d.feature_name for d in report.drift} == set(FEATURES)
 
 
 def test_violations_name_the_check_and_carry_numbers() -> None:
@@ -111,7 +116,9 @@ def test_violations_name_the_check_and_carry_numbers() -> None:
     current = profile([pa.table(rows)], columns)
     found = {
         (v["feature_name"], v["constraint_check_type"]): v
-        for v in violations_json(check_data_quality(current, constraints, baseline))["violations"]
+        for v in violations_json(check_data_quality(current, constraints, baseline).violations)[
+            "violations"
+        ]
     }
     assert set(found) >= {
         ("length", "baseline_drift_check"),
@@ -146,7 +153,7 @@ def test_statistics_written_by_sagemaker_serve_as_a_drift_baseline() -> None:
     rng = np.random.default_rng(1)
     table = pa.table({"price": [str(v) for v in rng.normal(5e6, 1e5, size=2000)]})
     current = profile([table], ["price"])
-    found = check_data_quality(current, constraints, {"features": [price]})
+    found = check_data_quality(current, constraints, {"features": [price]}).violations
     drift = [v for v in found if v.constraint_check_type == "baseline_drift_check"]
     assert drift
     assert drift[0].feature_name == "price"
@@ -177,3 +184,67 @@ def test_predictions_join_ground_truth_by_id_or_by_order() -> None:
     assert predicted.tolist() == [1.0, 2.0]
     with pytest.raises(DataError, match="3 predictions but 2 ground-truth rows"):
         join_predictions((np.zeros(3), None), (np.zeros(2), None))
+
+
+def test_binary_classification_metrics_match_their_definitions() -> None:
+    truth = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    scores = np.array([0.9, 0.2, 0.4, 0.8, 0.6, 0.1, 0.7, 0.3])
+    metrics = quality_metrics(truth, scores, "binary_classification")
+    # labels at 0.5: 1 0 0 1 1 0 1 0 -> tp 3, fp 1, fn 1, tn 3
+    assert metrics["accuracy"].value == pytest.approx(6 / 8)
+    assert metrics["precision"].value == pytest.approx(3 / 4)
+    assert metrics["recall"].value == pytest.approx(3 / 4)
+    assert metrics["f1"].value == pytest.approx(3 / 4)
+    positives, negatives = scores[truth == 1], scores[truth == 0]
+    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
+    assert metrics["auc"].value == pytest.approx(np.mean(pairs))
+    found = breaches(metrics, {"accuracy": 0.9, "auc": 0.5})
+    assert [(b["metric_name"], b["constraint_check_type"]) for b in found] == [
+        ("accuracy", "LessThanThreshold")
+    ]
+
+
+def test_multiclass_metrics_are_macro_averaged() -> None:
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    metrics = quality_metrics(truth, predicted, "multiclass_classification")
+    assert metrics["accuracy"].value == pytest.approx(4 / 6)
+    precision = np.mean([1 / 2, 2 / 3, 1.0])
+    recall = np.mean([1 / 2, 1.0, 1 / 2])
+    assert metrics["precision"].value == pytest.approx(precision)
+    assert metrics["recall"].value == pytest.approx(recall)
+    assert metrics["f1"].value == pytest.approx(2 * precision * recall / (precision + recall))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matched"),
+    [
+        ({"detail-type": ["Model Quality Violation"]}, True),
+        ({"detail-type": ["Other", "Model Quality Violation"]}, True),
+        ({"detail": {"pipelineName": [{"prefix": "Infer"}]}}, True),
+        ({"detail": {"pipelineName": [{"prefix": "Train"}]}}, False),
+        ({"detail": {"metadata": {"passed": [False]}}}, True),
+        ({"detail": {"metadata": {"passed": [0]}}}, False),
+        ({"detail": {"missing": ["x"]}}, False),
+        ({"source": ["scoreline"], "detail": {"tags": ["b"]}}, True),
+    ],
+)
+def test_event_patterns_follow_eventbridge(pattern: dict[str, object], matched: bool) -> None:
+    event = {
+        "source": "scoreline",
+        "detail-type": "Model Quality Violation",
+        "detail": {
+            "pipelineName": "InferencePipeline",
+            "metadata": {"passed": False},
+            "tags": ["a", "b"],
+        },
+    }
+    validate_pattern(pattern, "test")
+    assert matches(pattern, event) is matched
+
+
+def test_invalid_patterns_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match="'detail-type' must be a list of allowed values"):
+        validate_pattern({"detail-type": "Model Quality Violation"}, "rules[0].pattern")
+    with pytest.raises(ConfigError, match=r"only \{prefix: ...\} is supported"):
+        validate_pattern({"source": [{"suffix": "x"}]}, "rules[0].pattern")

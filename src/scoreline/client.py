@@ -32,6 +32,7 @@ from scoreline.store import (
     ExecutionRecord,
     MetadataStore,
     ModelVersionRecord,
+    MonitoringRecord,
     PipelineVersionRecord,
     StepRecord,
 )
@@ -179,13 +180,48 @@ class Client:
         if not created:
             return execution
         if orchestrator is not None:
-            return orchestrator.run(execution.id)
+            return self._after(orchestrator.run(execution.id))
         self._spawn(execution.id)
         return execution
 
     def run_execution(self, execution_id: str) -> ExecutionRecord:
         """Drive an execution in this process (used by detached orchestrators)."""
-        return self._orchestrator().run(execution_id)
+        return self._after(self._orchestrator().run(execution_id))
+
+    def _after(self, execution: ExecutionRecord) -> ExecutionRecord:
+        """Once an execution ends, let the rules decide on the events it produced."""
+        self.process_rules()
+        return execution
+
+    # --- monitoring ----------------------------------------------------------------------
+
+    def monitoring_results(self, execution_id: str) -> list[MonitoringRecord]:
+        """The quality-check results an execution recorded."""
+        self.store.get_execution(execution_id)
+        return self.store.monitoring.for_execution(execution_id)
+
+    def monitoring_history(
+        self, group: str, check_type: str | None = None, limit: int = 50
+    ) -> list[MonitoringRecord]:
+        """Quality-check results of executions that used a model of ``group``."""
+        return self.store.monitoring.history(group, check_type, limit)
+
+    # --- rules ---------------------------------------------------------------------------
+
+    def process_rules(self) -> int:
+        """Decide every new event for every rule of ``scoreline.yaml``; returns how many
+        executions the rules started. Safe to call from several processes at once."""
+        if not self.project.settings.rules:
+            return 0
+        from scoreline.events.rules import RuleProcessor, load_rules
+
+        rules = load_rules(self.project.settings.rules, self.project.variables())
+        return RuleProcessor(self.store, rules, self._start_for_rule).process()
+
+    def _start_for_rule(
+        self, pipeline: str, parameters: dict[str, Any], token: str
+    ) -> ExecutionRecord:
+        return self.start(pipeline, parameters, client_request_token=token)
 
     def retry(self, execution_id: str, *, wait: bool = False) -> ExecutionRecord:
         """Run again the failed, stopped and not-run steps of an ended execution."""

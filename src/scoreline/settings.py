@@ -51,6 +51,43 @@ class ExecutorSettings(BaseModel):
     max_workers: int = Field(default=4, ge=1, le=256)
 
 
+class RuleTarget(BaseModel):
+    """What a rule does: start a pipeline. Parameter values that are strings starting with
+    ``$.`` are paths into the triggering event (``$.detail.ModelPackageGroupName``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_pipeline: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Guardrails(BaseModel):
+    """Limits on what a rule starts, per scope (e.g. per model package group)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: str = Field(default="", description="path into the event, e.g. $.detail.group")
+    cooldown: str | None = Field(default=None, description="ISO 8601 duration, e.g. PT6H")
+    max_in_flight: int = Field(default=1, ge=0, le=1, description="1: one at a time; 0: no limit")
+    consecutive: int = Field(default=1, ge=1, description="matching events needed in a row")
+    reset_pattern: dict[str, Any] | None = Field(
+        default=None, description="events that reset the consecutive count"
+    )
+
+
+class RuleSettings(BaseModel):
+    """An event rule (DESIGN §8): an EventBridge-style pattern and what to do on a match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,79}$")
+    description: str = ""
+    enabled: bool = True
+    pattern: dict[str, Any]
+    target: RuleTarget
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+
+
 class ProjectSettings(BaseModel):
     """Contents of ``scoreline.yaml``."""
 
@@ -62,6 +99,7 @@ class ProjectSettings(BaseModel):
     pipelines: list[str] = Field(default_factory=lambda: ["pipelines/*.yaml", "pipelines/*.py"])
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     lease_seconds: float = Field(default=30.0, gt=0)
+    rules: list[RuleSettings] = Field(default_factory=list)
 
 
 class Project:

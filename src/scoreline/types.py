@@ -79,6 +79,7 @@ class DetailType(StrEnum):
     OBJECT_CREATED = "Object Created"
     DATA_QUALITY_VIOLATION = "Data Quality Violation"
     MODEL_QUALITY_VIOLATION = "Model Quality Violation"
+    RULE_DECISION = "Rule Decision"
 
 
 EVENT_SOURCE = "scoreline"

@@ -17,6 +17,7 @@ from scoreline.cli.executions import app as executions_app
 from scoreline.cli.executions import print_execution
 from scoreline.cli.listing import events_app, pipelines_app
 from scoreline.cli.models import app as models_app
+from scoreline.cli.monitoring import app as monitoring_app
 from scoreline.cli.state import client, options
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(executions_app, name="executions")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(events_app, name="events")
 app.add_typer(models_app, name="models")
+app.add_typer(monitoring_app, name="monitoring")
 
 
 def _version(value: bool) -> None:
@@ -155,7 +157,10 @@ def main() -> None:
 
     command = typer.main.get_command(app)
     try:
-        command.main(args=sys.argv[1:], prog_name="scoreline", standalone_mode=False)
+        # Without standalone mode click returns the code of a `typer.Exit` instead of exiting.
+        code = command.main(args=sys.argv[1:], prog_name="scoreline", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

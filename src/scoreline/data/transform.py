@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +40,16 @@ from scoreline.errors import DataError
 OnError = Literal["fail", "reject"]
 REJECTED_FILE = "rejected.csv"
 _QUEUE_DEPTH = 2
+PROFILE_BATCH_BYTES = 4 << 20
 _END = object()
+
+
+class Profiler(Protocol):
+    """Statistics of record batches, mergeable (``monitoring.statistics.DatasetProfile``)."""
+
+    def update(self, batch: pa.RecordBatch | pa.Table) -> None: ...
+
+    def merge(self, other: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class TransformOptions:
     id_column: str | None = None
     on_error: OnError = "fail"
     chunk_bytes: int = CHUNK_BYTES
+    profiler: Callable[[], Profiler] | None = None
+    """Makes a profile of the scored input rows (statistics collected in the same pass)."""
 
 
 @dataclass
@@ -61,6 +72,7 @@ class TransformReport:
     scored: int = 0
     rejected: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
+    profile: Profiler | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +119,12 @@ def batch_transform(
                 # A row pyarrow could not convert: read this file again, row by row.
                 rejects.forget(path.name)
                 counts = score(careful_csv_chunks(path, options.spec))
-            rows, rejected = counts
+            rows, rejected, profile = counts
+            if profile is not None:
+                if report.profile is None:
+                    report.profile = profile
+                else:
+                    report.profile.merge(profile)
             report.rows += rows
             report.rejected += rejected
             report.scored += rows - rejected
@@ -127,8 +144,9 @@ def _score_file(
     fmt: str,
     options: TransformOptions,
     rejects: _RejectLog,
-) -> tuple[int, int]:
-    writer = _Writer(target, fmt, options)
+) -> tuple[int, int, Profiler | None]:
+    profile = options.profiler() if options.profiler else None
+    writer = _Writer(target, fmt, options, profile)
     rows = rejected = 0
     try:
         for chunk in _read_ahead(chunks):
@@ -144,7 +162,7 @@ def _score_file(
         writer.abort()
         raise
     writer.close()
-    return rows, rejected
+    return rows, rejected, profile
 
 
 def _check(chunk: Chunk, unknown: list[UnknownValue], on_error: OnError) -> np.ndarray | None:
@@ -219,8 +237,13 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 class _Writer:
     """Writes prediction batches on a helper thread, to a temporary name renamed at close."""
 
-    def __init__(self, target: Path, fmt: str, options: TransformOptions) -> None:
+    def __init__(
+        self, target: Path, fmt: str, options: TransformOptions, profile: Profiler | None
+    ) -> None:
         self.target = target
+        self.profile = profile
+        self.observed: list[pa.RecordBatch] = []
+        self.observed_bytes = 0
         self.partial = target.with_name(f".{target.name}.partial")
         self.fmt = fmt
         self.options = options
@@ -255,8 +278,13 @@ class _Writer:
             while True:
                 item = self.box.get()
                 if item is _END:
+                    if self.profile is not None:
+                        self._observe(None)
                     break
                 table = self._table(*item)
+                if self.profile is not None:  # here, overlapping the next chunk's scoring
+                    batch, _, mask = item
+                    self._observe(batch if mask is None else batch.filter(~mask))
                 if self.sink is None:
                     self.sink = self._open(table.schema)
                 self.sink.write_batch(table)
@@ -264,6 +292,16 @@ class _Writer:
             self.error = exc
             while self.box.get() is not _END:
                 pass
+
+    def _observe(self, batch: pa.RecordBatch | None) -> None:
+        """Profile input rows a few MiB at a time (the per-call cost dominates small ones)."""
+        if batch is not None:
+            self.observed.append(batch)
+            self.observed_bytes += batch.nbytes
+        if self.observed and (batch is None or self.observed_bytes >= PROFILE_BATCH_BYTES):
+            assert self.profile is not None
+            self.profile.update(pa.Table.from_batches(self.observed))
+            self.observed, self.observed_bytes = [], 0
 
     def _open(self, schema: pa.Schema) -> Any:
         if self.fmt == "parquet":

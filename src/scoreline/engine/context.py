@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,42 @@ class ExecutionContext:
         except json.JSONDecodeError as exc:
             raise StepError(f"property file is not valid JSON ({exc.msg})", where=uri) from None
 
+    def execution_output(self, execution_id: str, step: str, output: str) -> str:
+        """An output of a step of another execution of this project."""
+        where = f"execution {execution_id or '(empty)'}"
+        if self.store is None or not execution_id:
+            raise StepError("no earlier execution to read from", where=where)
+        self.store.get_execution(execution_id)
+        try:
+            record = next(s for s in self.store.get_steps(execution_id) if s.step_name == step)
+        except StopIteration:
+            raise StepError(f"has no step '{step}'", where=where) from None
+        if output not in record.outputs:
+            raise StepError(
+                f"step '{step}' has no output '{output}' (it is {record.status})", where=where
+            )
+        return str(record.outputs[output]["uri"])
+
+    def model_of(self, execution_id: str) -> dict[str, Any]:
+        """The model version an execution resolved or registered, if any."""
+        if execution_id == self.execution.id:
+            return model_in(self.steps.values())
+        return model_in(self.store.get_steps(execution_id)) if self.store else {}
+
     def resolve_location(self, value: str) -> str:
         """An input given as a path: relative paths are relative to the project root."""
         if "://" in value or value.startswith("/"):
             return value
         return str((self.project_root / value).resolve())
+
+
+def model_in(records: Iterable[StepRecord]) -> dict[str, Any]:
+    """``ModelPackageGroupName`` and ``ModelPackageVersion`` of the model version that a
+    resolve_model or register_model step of these records chose, if any."""
+    for record in records:
+        if "ModelPackageVersion" in record.metadata:
+            return {
+                "ModelPackageGroupName": record.metadata["ModelPackageGroupName"],
+                "ModelPackageVersion": record.metadata["ModelPackageVersion"],
+            }
+    return {}

@@ -20,7 +20,7 @@ from scoreline.engine.handlers import (
 )
 from scoreline.engine.tasks import TASK_CONFIG_ENV, Task
 from scoreline.errors import StepError
-from scoreline.pipeline.expressions import StepOutput, Value, evaluate
+from scoreline.pipeline.expressions import ExecutionOutput, StepOutput, Value, evaluate
 from scoreline.pipeline.ml_steps import BatchTransformStep, QualityCheckStep, TuningStep
 from scoreline.pipeline.steps import StepBase
 
@@ -99,7 +99,16 @@ class QualityCheckHandler(_BuiltinHandler):
 
     def config(self, step: QualityCheckStep, ctx: ExecutionContext) -> dict[str, Any]:
         threshold = evaluate(step.mse_threshold, ctx) if step.mse_threshold is not None else None
+        thresholds = {
+            name: _number(evaluate(value, ctx), step, f"thresholds.{name}")
+            for name, value in step.thresholds.items()
+        }
+        source = None
+        if isinstance(step.predictions, ExecutionOutput):
+            source = ctx.model_of(str(evaluate(step.predictions.execution, ctx)))
         return {
+            "source_model": source,
+            "thresholds": thresholds,
             "check_type": step.check_type,
             "columns": step.columns,
             "header": step.header,
@@ -142,6 +151,7 @@ class BatchTransformHandler(_BuiltinHandler):
             "id_column": step.id_column,
             "on_error": step.on_error,
             "threads": step.threads,
+            "statistics": step.statistics,
             "model_sha256": expected,
         }
 

@@ -335,14 +335,20 @@ class _Run:
         item = self.running.pop(name)
         result = future.result()
         work_dir = Path(str(self.records[name].log_uri)).parent
-        metadata = {**self.records[name].metadata, **result.metadata, "exitCode": result.exit_code}
+        reported = dict(result.metadata)
+        emitted = reported.pop("events", [])
+        monitoring = reported.pop("monitoring", None)
+        metadata = {**self.records[name].metadata, **reported, "exitCode": result.exit_code}
         common: dict[str, Any] = {"log_uri": result.log_uri or self.records[name].log_uri}
         if result.outcome == "succeeded":
+            model = self.ctx.model_of(self.execution.id)
             self._update(
                 name,
                 status=StepStatus.SUCCEEDED,
                 outputs=result.outputs,
                 metadata=metadata,
+                events=_events(emitted, model),
+                monitoring=_monitoring(monitoring, model, result.outputs),
                 **common,
             )
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -432,3 +438,30 @@ class _Run:
             )
         except Exception:  # noqa: S110 - recovery on the next start marks it instead
             pass
+
+
+def _events(emitted: Any, model: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Events a step asked for (``events`` in its metadata file), with the model stamped in."""
+    events = []
+    for item in emitted if isinstance(emitted, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("detail-type"), str):
+            continue
+        detail = item.get("detail")
+        events.append(
+            (item["detail-type"], {**model, **(detail if isinstance(detail, dict) else {})})
+        )
+    return events
+
+
+def _monitoring(
+    result: Any, model: dict[str, Any], outputs: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """A quality check's result as a monitoring record, tied to the model in use."""
+    if not isinstance(result, dict) or "check_type" not in result:
+        return None
+    return {
+        "group_name": model.get("ModelPackageGroupName"),
+        "model_version": model.get("ModelPackageVersion"),
+        "report_uri": outputs.get("report", {}).get("uri"),
+        **result,
+    }

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from scoreline.monitoring import drift
 from scoreline.monitoring.constraints import Constraints, FeatureConstraint
 from scoreline.monitoring.sketch import KLLSketch
 from scoreline.monitoring.statistics import (
@@ -21,6 +22,40 @@ from scoreline.monitoring.statistics import (
 
 KS_ALPHA_COEFFICIENT = 1.358
 """c(alpha) of the two-sample Kolmogorov-Smirnov test at alpha = 0.05 (the Robust method)."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The distance of one feature from its baseline, violating or not."""
+
+    feature_name: str
+    method: str
+    value: float
+    threshold: float
+    note: str = ""
+
+    @property
+    def violated(self) -> bool:
+        return self.value > self.threshold
+
+    def violation(self) -> Violation:
+        return Violation(
+            self.feature_name,
+            "baseline_drift_check",
+            f"Baseline drift distance: {self.value} exceeds threshold: {self.threshold}"
+            + self.note,
+            self.value,
+            self.threshold,
+            self.method,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feature_name": self.feature_name,
+            "method": self.method,
+            "value": self.value,
+            "threshold": self.threshold,
+        }
 
 
 @dataclass(frozen=True)
@@ -48,15 +83,23 @@ def violations_json(violations: list[Violation]) -> dict[str, Any]:
     return {"violations": [v.to_json() for v in violations]}
 
 
+@dataclass
+class DataQualityReport:
+    violations: list[Violation] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+
+
 def check_data_quality(
     current: DatasetProfile,
     constraints: Constraints,
     baseline_statistics: dict[str, Any] | None = None,
-) -> list[Violation]:
-    """Every violation of ``constraints`` (and, with baseline statistics, of drift)."""
+) -> DataQualityReport:
+    """Every violation of ``constraints`` and, with baseline statistics, every feature's
+    drift distance (violating or not, for the monitoring history)."""
+    report = DataQualityReport()
     if not constraints.config.evaluate_constraints:
-        return []
-    found: list[Violation] = []
+        return report
+    found = report.violations
     baseline = {f["name"]: f for f in (baseline_statistics or {}).get("features", [])}
     for constraint in constraints.features:
         if not constraint.config.evaluate_constraints:
@@ -73,9 +116,11 @@ def check_data_quality(
             continue
         found += _feature_checks(feature, constraint)
         if constraint.name in baseline and constraint.config.perform_comparison:
-            drift = _drift(feature, baseline[constraint.name], constraint)
-            if drift is not None:
-                found.append(drift)
+            distance = _drift(feature, baseline[constraint.name], constraint)
+            if distance is not None:
+                report.drift.append(distance)
+                if distance.violated:
+                    found.append(distance.violation())
     for name in current.columns:
         if constraints.feature(name) is None:
             found.append(
@@ -85,7 +130,7 @@ def check_data_quality(
                     f"Column '{name}' is not in the baseline constraints.",
                 )
             )
-    return found
+    return report
 
 
 def _feature_checks(feature: FeatureProfile, constraint: FeatureConstraint) -> list[Violation]:
@@ -156,46 +201,55 @@ def _feature_checks(feature: FeatureProfile, constraint: FeatureConstraint) -> l
 
 def _drift(
     feature: FeatureProfile, baseline: dict[str, Any], constraint: FeatureConstraint
-) -> Violation | None:
+) -> Drift | None:
     config = constraint.config
     numeric_stats = baseline.get("numerical_statistics")
     if numeric_stats and feature.count and feature.inferred_type != STRING:
-        reference = _baseline_sketch(numeric_stats)
+        reference = _baseline_numeric(numeric_stats)
         if reference is None:
             return None
-        distance = linf_numeric(reference, feature.sketch)
-        n = float(numeric_stats.get("common", {}).get("num_present", 0)) or 1.0
+        current = drift.Numeric(
+            feature.sketch,
+            feature.count,
+            feature.low,
+            feature.high,
+            math.sqrt(feature.m2 / feature.count),
+        )
+        method = config.drift_method
+        value = drift.numeric_distance(method, reference, current)
         threshold = config.comparison_threshold
-        method = config.comparison_method
-        if method.lower() == "robust":
-            threshold = max(threshold, ks_critical_value(n, feature.count))
-        return _drift_violation(feature.name, distance, threshold, f"LInfinity/{method}")
+        label = method
+        if method in ("LInfinity", "KS"):
+            label = f"{method}/{config.comparison_method}"
+            if config.comparison_method.lower() == "robust":
+                threshold = max(threshold, ks_critical_value(reference.count, current.count))
+        note = ""
+        if method == "KS":
+            note = f" (p-value {drift.ks_p_value(value, reference.count, current.count):.3g})"
+        return Drift(feature.name, label, value, threshold, note)
     string_stats = baseline.get("string_statistics")
     if string_stats and feature.categories:
         buckets = string_stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
         if not buckets:
             return None
         reference_counts = {str(b["value"]): float(b["count"]) for b in buckets}
-        distance = linf_categorical(reference_counts, feature.categories)
-        return _drift_violation(
-            feature.name,
-            distance,
-            config.categorical_comparison_threshold,
-            config.categorical_drift_method,
-        )
+        method = config.categorical_drift_method
+        value = drift.categorical_distance(method, reference_counts, feature.categories)
+        return Drift(feature.name, method, value, config.categorical_comparison_threshold)
     return None
 
 
-def _drift_violation(name: str, distance: float, threshold: float, method: str) -> Violation | None:
-    if distance <= threshold:
+def _baseline_numeric(stats: dict[str, Any]) -> drift.Numeric | None:
+    sketch = _baseline_sketch(stats)
+    if sketch is None:
         return None
-    return Violation(
-        name,
-        "baseline_drift_check",
-        f"Baseline drift distance: {distance} exceeds threshold: {threshold}",
-        distance,
-        threshold,
-        method,
+    count = float(stats.get("common", {}).get("num_present", 0)) or 1.0
+    return drift.Numeric(
+        sketch,
+        count,
+        float(stats.get("min", 0.0)),
+        float(stats.get("max", 0.0)),
+        float(stats.get("std_dev", 0.0)),
     )
 
 
@@ -215,21 +269,6 @@ def _baseline_sketch(stats: dict[str, Any]) -> KLLSketch | None:
         )
     ]
     return sketch
-
-
-def linf_numeric(a: KLLSketch, b: KLLSketch) -> float:
-    """Largest gap between the two (sketched) cumulative distributions."""
-    points = np.unique(np.concatenate([a.weighted()[0], b.weighted()[0]]))
-    if not points.size:
-        return 0.0
-    return float(np.abs(a.cdf(points) - b.cdf(points)).max())
-
-
-def linf_categorical(a: dict[str, float], b: dict[str, int]) -> float:
-    """Largest gap between the two category frequency distributions."""
-    total_a = sum(a.values()) or 1.0
-    total_b = sum(b.values()) or 1
-    return max(abs(a.get(key, 0.0) / total_a - b.get(key, 0) / total_b) for key in set(a) | set(b))
 
 
 def ks_critical_value(n: float, m: float) -> float:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scoreline.errors import DataError
+from scoreline.monitoring.drift import method_name
 from scoreline.monitoring.statistics import FRACTIONAL, INTEGRAL, STRING
 
 DOMAIN_LIMIT = 100
@@ -26,6 +27,9 @@ class MonitoringConfig:
     comparison_method: str = "Robust"
     categorical_comparison_threshold: float = 0.1
     categorical_drift_method: str = "LInfinity"
+    drift_method: str = "LInfinity"
+    """scoreline's extension: the numeric drift distance (LInfinity, KS, PSI, Wasserstein,
+    JensenShannon); written only when not the default, so files stay Model Monitor's."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +43,7 @@ class MonitoringConfig:
                 "comparison_method": self.comparison_method,
                 "categorical_comparison_threshold": self.categorical_comparison_threshold,
                 "categorical_drift_method": self.categorical_drift_method,
+                **({"drift_method": self.drift_method} if self.drift_method != "LInfinity" else {}),
             },
         }
 
@@ -112,9 +117,10 @@ def _read_config(data: dict[str, Any], base: MonitoringConfig) -> MonitoringConf
         categorical_comparison_threshold=float(
             merged.get("categorical_comparison_threshold", base.categorical_comparison_threshold)
         ),
-        categorical_drift_method=str(
-            merged.get("categorical_drift_method", base.categorical_drift_method)
+        categorical_drift_method=method_name(
+            str(merged.get("categorical_drift_method", base.categorical_drift_method)), True
         ),
+        drift_method=method_name(str(merged.get("drift_method", base.drift_method)), False),
     )
 
 

@@ -29,6 +29,10 @@ class Metric:
         return {"value": self.value, "standard_deviation": self.standard_deviation}
 
 
+PROBLEM_TYPES = ("regression", "binary_classification", "multiclass_classification")
+LOWER_IS_BETTER = {"mse", "rmse", "mae"}
+
+
 def _regression_values(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
     """Metric values along the last axis (so one call also serves every bootstrap sample)."""
     residual = truth - predicted
@@ -44,71 +48,171 @@ def _regression_values(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np
     }
 
 
-def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Metric]:
-    """mse, rmse, mae and r2, each with a bootstrap standard deviation (seeded)."""
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1e-300), 0.0)
+
+
+def _auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve from ranks (ties share their average rank)."""
+    positives = truth == 1
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = average_rank[inverse]
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _binary_values(truth: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+    label = score >= 0.5
+    positive = truth == 1
+    tp = (label & positive).sum(axis=-1)
+    fp = (label & ~positive).sum(axis=-1)
+    fn = (~label & positive).sum(axis=-1)
+    precision = _ratio(tp, tp + fp)
+    recall = _ratio(tp, tp + fn)
+    auc = (
+        np.array([_auc(t, s) for t, s in zip(truth, score, strict=True)])
+        if truth.ndim == 2
+        else np.array(_auc(truth, score))
+    )
+    return {
+        "accuracy": (label == positive).mean(axis=-1),
+        "precision": precision,
+        "recall": recall,
+        "f1": _ratio(2 * precision * recall, precision + recall),
+        "auc": auc,
+    }
+
+
+def _multiclass_values(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    classes = np.unique(truth)
+    precision, recall = [], []
+    for c in classes:
+        tp = ((predicted == c) & (truth == c)).sum(axis=-1)
+        precision.append(_ratio(tp, (predicted == c).sum(axis=-1)))
+        recall.append(_ratio(tp, (truth == c).sum(axis=-1)))
+    p, r = np.mean(precision, axis=0), np.mean(recall, axis=0)
+    return {
+        "accuracy": (predicted == truth).mean(axis=-1),
+        "precision": p,
+        "recall": r,
+        "f1": _ratio(2 * p * r, p + r),
+    }
+
+
+_VALUES = {
+    "regression": _regression_values,
+    "binary_classification": _binary_values,
+    "multiclass_classification": _multiclass_values,
+}
+
+
+def quality_metrics(
+    truth: np.ndarray, predicted: np.ndarray, problem_type: str = "regression"
+) -> dict[str, Metric]:
+    """The problem type's metrics, each with a bootstrap standard deviation (seeded).
+    Regression: mse, rmse, mae, r2. Binary classification (predictions are labels or
+    scores, thresholded at 0.5; positives are 1): accuracy, precision, recall, f1, auc.
+    Multiclass (predictions are labels): accuracy and macro precision, recall, f1."""
     truth = np.asarray(truth, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
     if truth.size == 0:
         raise DataError("no rows to evaluate")
-    point = _regression_values(truth, predicted)
+    values = _VALUES[problem_type]
+    point = values(truth, predicted)
     rng = np.random.default_rng(0)
     size = min(truth.size, BOOTSTRAP_ROWS)
     scale = np.sqrt(size / truth.size)  # a subsample's spread, rescaled to the full size
     index = rng.integers(0, truth.size, size=(BOOTSTRAP_SAMPLES, size))
-    samples = _regression_values(truth[index], predicted[index])
-    return {name: Metric(float(point[name]), float(samples[name].std() * scale)) for name in point}
+    samples = values(truth[index], predicted[index])
+    return {
+        name: Metric(float(point[name]), float(np.nanstd(samples[name]) * scale)) for name in point
+    }
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Metric]:
+    """mse, rmse, mae and r2 with bootstrap standard deviations."""
+    return quality_metrics(truth, predicted, "regression")
+
+
+def _section(problem_type: str) -> str:
+    return f"{problem_type}_metrics"
+
+
+def breaches(metrics: dict[str, Metric], thresholds: dict[str, float]) -> list[dict[str, Any]]:
+    """Violations in Model Monitor's model-quality shape, with ``value``/``threshold``."""
+    found = []
+    for name, threshold in thresholds.items():
+        if name not in metrics:
+            raise DataError(
+                f"no metric '{name}' to hold a threshold",
+                hint=f"metrics are {', '.join(metrics)}",
+            )
+        metric = metrics[name]
+        worse = metric.value > threshold if name in LOWER_IS_BETTER else metric.value < threshold
+        operator = "GreaterThanThreshold" if name in LOWER_IS_BETTER else "LessThanThreshold"
+        if worse:
+            found.append(
+                {
+                    "constraint_check_type": operator,
+                    "metric_name": name,
+                    "description": f"Metric {name} with {metric.value:.6g} +/- "
+                    f"{metric.standard_deviation:.3g} was {operator} {threshold:g}",
+                    "value": metric.value,
+                    "threshold": float(threshold),
+                    "method": operator,
+                }
+            )
+    return found
 
 
 def evaluation_report(
-    metrics: dict[str, Metric], mse_threshold: float | None = None
+    metrics: dict[str, Metric],
+    mse_threshold: float | None = None,
+    problem_type: str = "regression",
+    passed: bool | None = None,
 ) -> dict[str, Any]:
     """The reference's ``evaluation.json``: ``regression_metrics.mse.value`` and friends;
     with a threshold, also ``model_quality_passed`` (mse <= threshold) and ``mse_threshold``."""
     report: dict[str, Any] = {
-        "regression_metrics": {name: metric.to_json() for name, metric in metrics.items()}
+        _section(problem_type): {name: metric.to_json() for name, metric in metrics.items()}
     }
     if mse_threshold is not None:
         report["model_quality_passed"] = bool(metrics["mse"].value <= mse_threshold)
         report["mse_threshold"] = float(mse_threshold)
+    elif passed is not None:
+        report["model_quality_passed"] = passed
     return report
 
 
-def model_quality_statistics(metrics: dict[str, Metric], rows: int) -> dict[str, Any]:
+def model_quality_statistics(
+    metrics: dict[str, Metric], rows: int, problem_type: str = "regression"
+) -> dict[str, Any]:
     return {
         "version": 0.0,
         "dataset": {"item_count": rows},
-        "regression_metrics": {name: metric.to_json() for name, metric in metrics.items()},
+        _section(problem_type): {name: metric.to_json() for name, metric in metrics.items()},
     }
 
 
-def model_quality_constraints(mse_threshold: float) -> dict[str, Any]:
+def model_quality_constraints(
+    thresholds: dict[str, float], problem_type: str = "regression"
+) -> dict[str, Any]:
     return {
         "version": 0.0,
-        "regression_constraints": {
-            "mse": {
-                "threshold": float(mse_threshold),
-                "comparison_operator": "GreaterThanThreshold",
+        f"{problem_type}_constraints": {
+            name: {
+                "threshold": float(value),
+                "comparison_operator": "GreaterThanThreshold"
+                if name in LOWER_IS_BETTER
+                else "LessThanThreshold",
             }
+            for name, value in thresholds.items()
         },
     }
-
-
-def model_quality_violations(metrics: dict[str, Metric], mse_threshold: float) -> dict[str, Any]:
-    mse = metrics["mse"]
-    violations = []
-    if mse.value > mse_threshold:
-        violations.append(
-            {
-                "constraint_check_type": "GreaterThanThreshold",
-                "metric_name": "mse",
-                "description": f"Metric mse with {mse.value:.6g} +/- "
-                f"{mse.standard_deviation:.3g} was GreaterThanThreshold {mse_threshold:g}",
-                "value": mse.value,
-                "threshold": float(mse_threshold),
-                "method": "GreaterThanThreshold",
-            }
-        )
-    return {"violations": violations}
 
 
 def read_column(

@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -61,12 +60,31 @@ class FeatureProfile:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         if pa.types.is_dictionary(column.type):
+            if self._update_categories(column):
+                return
             column = column.cast(pa.string())
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
             self._update_typed(column)
             return
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             column = column.cast(pa.string())
+        present = pc.drop_null(column)
+        try:  # the common case: every value is a number, checked by one vectorised cast
+            numbers = pc.cast(present, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            self._update_mixed(column)
+            return
+        self.missing += column.null_count
+        fractional = pc.or_(
+            pc.match_substring(present, "."), pc.match_substring(present, "e", ignore_case=True)
+        )
+        n_fractional = int(pc.sum(pc.cast(fractional, pa.int64())).as_py() or 0)
+        self.fractional += n_fractional
+        self.integral += len(present) - n_fractional
+        self._update_numbers(numbers)
+
+    def _update_mixed(self, column: pa.Array) -> None:
+        """Text that is not all numbers: classify each value (Model Monitor's rules)."""
         text = pc.utf8_trim_whitespace(column)
         empty = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
         self.missing += int(pc.sum(pc.cast(empty, pa.int64())).as_py() or 0)
@@ -79,9 +97,31 @@ class FeatureProfile:
         self.fractional += n_number - n_integer
         self.text += len(present) - n_number
         if n_number:
-            values = pc.cast(pc.filter(present, is_number), pa.float64())
-            self._update_numbers(values.to_numpy(zero_copy_only=False))
+            self._update_numbers(pc.cast(pc.filter(present, is_number), pa.float64()))
         self._update_text(present)
+
+    def _update_categories(self, column: pa.Array) -> bool:
+        """A dictionary-encoded text column, classified by its distinct values rather than
+        row by row; False (nothing counted) when some value is a number."""
+        counts = pc.value_counts(column)
+        values = counts.field("values")
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(pa.string())
+        text = pc.utf8_trim_whitespace(values)
+        numeric = pc.match_substring_regex(pc.fill_null(text, ""), NUMBER_PATTERN)
+        if pc.any(numeric).as_py():
+            return False
+        tally = dict(zip(text.to_pylist(), counts.field("counts").to_pylist(), strict=True))
+        self.missing += tally.pop(None, 0) + tally.pop("", 0)
+        self.text += sum(tally.values())
+        present = pa.array(list(tally), pa.string())
+        self.text_distinct.update_hashes(hash_strings(present.to_pylist()))
+        if self.categories is not None:
+            for value, count in tally.items():
+                self.categories[value] = self.categories.get(value, 0) + count
+            if len(self.categories) > CATEGORY_LIMIT:
+                self.categories = None
+        return True
 
     def _update_typed(self, column: pa.Array) -> None:
         self.missing += column.null_count
@@ -90,15 +130,13 @@ class FeatureProfile:
             self.integral += len(values)
         else:
             self.fractional += len(values)
-        numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
-        self._update_numbers(numbers)
-        if self.categories is not None:
-            self._update_text(values.cast(pa.string()))
+        self._update_numbers(values if values.type == pa.float64() else values.cast(pa.float64()))
 
-    def _update_numbers(self, values: np.ndarray) -> None:
-        n = values.size
+    def _update_numbers(self, numbers: pa.Array) -> None:
+        n = len(numbers)
         if not n:
             return
+        values = numbers.to_numpy()
         mean = float(values.mean())
         m2 = float(((values - mean) ** 2).sum())
         total = self.count + n
@@ -110,7 +148,7 @@ class FeatureProfile:
         self.low = min(self.low, float(values.min()))
         self.high = max(self.high, float(values.max()))
         self.sketch.update(values)
-        self.numeric_distinct.update_hashes(hash_numbers(np.unique(values)))
+        self.numeric_distinct.update_hashes(hash_numbers(pc.unique(numbers).to_numpy()))
 
     def _update_text(self, present: pa.Array) -> None:
         counts = pc.value_counts(present)
@@ -191,7 +229,10 @@ class FeatureProfile:
             }
         stats: dict[str, Any] = {
             "common": common,
-            "distinct_count": float(self.text_distinct.estimate()),
+            # Numbers seen before the first text value were counted apart (as numbers).
+            "distinct_count": float(
+                self.text_distinct.estimate() + self.numeric_distinct.estimate()
+            ),
             "completeness": completeness,
         }
         if self.categories:

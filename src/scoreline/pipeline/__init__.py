@@ -23,6 +23,7 @@ from scoreline.pipeline.conditions import (
     Or,
 )
 from scoreline.pipeline.expressions import (
+    ExecutionOutput,
     ExecutionVariable,
     Join,
     JsonGet,
@@ -62,6 +63,7 @@ __all__ = [
     "ConditionLessThan",
     "ConditionLessThanOrEqualTo",
     "ConditionStep",
+    "ExecutionOutput",
     "ExecutionVariable",
     "FailStep",
     "In",

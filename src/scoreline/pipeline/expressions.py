@@ -44,6 +44,16 @@ class StepOutput(_Expr):
     output: str
 
 
+class ExecutionOutput(_Expr):
+    """The URI of an output of a step of another, earlier execution (e.g. the predictions
+    of a past inference run, checked once its ground truth has arrived)."""
+
+    expr: Literal["execution_output"] = "execution_output"
+    execution: Value
+    step: str
+    output: str
+
+
 class ExecutionVariable(_Expr):
     """A value of the running execution, e.g. ``PIPELINE_EXECUTION_ID``."""
 
@@ -76,12 +86,13 @@ class JsonGet(_Expr):
 
 
 Expression = Annotated[
-    ParameterRef | StepOutput | ExecutionVariable | Join | JsonGet,
+    ParameterRef | StepOutput | ExecutionOutput | ExecutionVariable | Join | JsonGet,
     Field(discriminator="expr"),
 ]
 Value = Expression | Scalar
 
 Join.model_rebuild()
+ExecutionOutput.model_rebuild()
 
 
 class Resolver(Protocol):
@@ -95,6 +106,8 @@ class Resolver(Protocol):
 
     def property_file(self, step: str, name: str) -> Any: ...
 
+    def execution_output(self, execution_id: str, step: str, output: str) -> str: ...
+
 
 def evaluate(value: Any, resolver: Resolver) -> Any:
     """Resolve ``value`` (a scalar, an expression, or a list/dict of them) to plain data."""
@@ -104,6 +117,9 @@ def evaluate(value: Any, resolver: Resolver) -> Any:
         return resolver.step_output(value.step, value.output)
     if isinstance(value, ExecutionVariable):
         return resolver.execution_variable(value.name)
+    if isinstance(value, ExecutionOutput):
+        execution = evaluate(value.execution, resolver)
+        return resolver.execution_output(str(execution), value.step, value.output)
     if isinstance(value, Join):
         return value.on.join(_as_text(evaluate(v, resolver)) for v in value.values)
     if isinstance(value, JsonGet):
@@ -146,6 +162,8 @@ def iter_expressions(value: Any) -> Iterator[BaseModel]:
         if isinstance(value, Join):
             for v in value.values:
                 yield from iter_expressions(v)
+        if isinstance(value, ExecutionOutput):
+            yield from iter_expressions(value.execution)
     elif isinstance(value, BaseModel):
         for field in type(value).model_fields:
             yield from iter_expressions(getattr(value, field))

@@ -52,11 +52,16 @@ class QualityCheckStep(_TaskStep):
     # model quality
     predictions: Value | None = None
     ground_truth: Value | None = None
-    problem_type: Literal["regression"] = "regression"
+    problem_type: Literal["regression", "binary_classification", "multiclass_classification"] = (
+        "regression"
+    )
     prediction_column: str | int = 0
     ground_truth_column: str | int = 0
     id_column: str | None = None
     mse_threshold: Value | None = None
+    thresholds: dict[str, Value] = Field(
+        default_factory=dict, description="metric -> threshold, e.g. {accuracy: 0.8}"
+    )
     fail_on_violation: Value = False
 
     @model_validator(mode="after")
@@ -149,6 +154,9 @@ class BatchTransformStep(_TaskStep):
     id_column: str | None = None
     on_error: Literal["fail", "reject"] = "fail"
     threads: int = Field(default=0, ge=0)
+    statistics: bool = Field(
+        default=False, description="also write statistics.json of the input, in the same pass"
+    )
 
     def declared_outputs(self) -> list[str]:
         return ["predictions"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from scoreline.data.flavors import load_model
@@ -10,6 +11,8 @@ from scoreline.data.io import TableSpec
 from scoreline.data.preprocess import NumericFeature, Preprocessor
 from scoreline.data.transform import TransformOptions, batch_transform
 from scoreline.errors import StepError
+from scoreline.monitoring.dataset import write_json
+from scoreline.monitoring.statistics import DatasetProfile
 from scoreline.runners.common import input_dir, output_dir, run
 
 
@@ -34,6 +37,12 @@ def _spec(config: dict[str, Any], preprocessor: Preprocessor) -> TableSpec:
     return spec
 
 
+def _profiler(preprocessor: Preprocessor) -> Callable[[], DatasetProfile]:
+    """Profiles of the raw input features, collected while scoring (one pass)."""
+    features = [f.name for f in preprocessor.features]
+    return lambda: DatasetProfile(features)
+
+
 def main(config: dict[str, Any]) -> dict[str, Any]:
     data, model_folder = input_dir("data"), input_dir("model")
     assert data is not None
@@ -47,10 +56,16 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         output_format=config.get("output_format"),
         id_column=config.get("id_column"),
         on_error=config.get("on_error", "fail"),
+        profiler=_profiler(preprocessor) if config.get("statistics") else None,
     )
     started = time.perf_counter()
     report = batch_transform(data, model, preprocessor, output_dir("predictions"), options)
     seconds = time.perf_counter() - started
+    if report.profile is not None:
+        write_json(
+            output_dir("predictions") / "statistics.json",
+            report.profile.to_statistics(),  # type: ignore[attr-defined]
+        )
     print(
         f"scored {report.scored} of {report.rows} rows in {seconds:.2f} s"
         + (f"; {report.rejected} rejected (see rejected.csv)" if report.rejected else "")

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scoreline.data.io import use_jemalloc
 from scoreline.engine.tasks import TASK_CONFIG_ENV
 from scoreline.errors import DataError, ScorelineError
+from scoreline.monitoring.dataset import write_json
 
 
 def task_config() -> dict[str, Any]:
@@ -41,13 +43,6 @@ def single_file(folder: Path, name: str) -> Path:
     return files[0]
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a temporary name, then a rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
-
-
 def write_metadata(data: dict[str, Any]) -> None:
     """Merge ``data`` into the step's metadata file (recorded on the step by the engine)."""
     target = os.environ.get("SCORELINE_METADATA_FILE")
@@ -63,6 +58,7 @@ def write_metadata(data: dict[str, Any]) -> None:
 def run(main: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Run ``main(config)``: its result becomes step metadata; a scoreline error becomes the
     step's one-line failure reason and exit status 1."""
+    use_jemalloc()
     try:
         metadata = main(task_config())
     except ScorelineError as exc:

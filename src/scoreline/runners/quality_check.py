@@ -3,36 +3,28 @@ against a baseline) or model quality (metrics of predictions against ground trut
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from scoreline.data.io import (
-    FastPathError,
-    TableSpec,
-    careful_csv_chunks,
-    data_files,
-    fast_chunks,
-    file_format,
-    header_columns,
+from scoreline.errors import StepError
+from scoreline.monitoring.dataset import (
+    load_json_object,
+    profile_data,
+    write_baseline,
+    write_check,
+    write_json,
 )
-from scoreline.errors import DataError, StepError
-from scoreline.monitoring.checks import check_data_quality, violations_json
-from scoreline.monitoring.constraints import read_constraints, suggest_constraints
 from scoreline.monitoring.model_quality import (
+    breaches,
     evaluation_report,
     join_predictions,
     model_quality_constraints,
     model_quality_statistics,
-    model_quality_violations,
+    quality_metrics,
     read_column,
-    regression_metrics,
 )
-from scoreline.monitoring.statistics import profile
-from scoreline.runners.common import input_dir, output_dir, run, single_file, write_json
+from scoreline.runners.common import input_dir, output_dir, run, single_file
 
 
 def main(config: dict[str, Any]) -> dict[str, Any]:
@@ -42,51 +34,7 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_json(folder: Path | None, name: str) -> dict[str, Any] | None:
-    if folder is None:
-        return None
-    path = single_file(folder, name)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg})", where=name) from None
-    if not isinstance(data, dict):
-        raise DataError("expected a JSON object", where=name)
-    return data
-
-
-def _columns(
-    config: dict[str, Any], files: list[Path], baseline: dict[str, Any] | None
-) -> list[str]:
-    if config.get("columns"):
-        return list(config["columns"])
-    first = files[0]
-    if file_format(first) == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(first).names)
-    if config.get("header"):
-        return header_columns(first)
-    if baseline is not None:
-        return [f["name"] for f in baseline.get("features", [])]
-    with first.open(encoding="utf-8") as handle:
-        width = handle.readline().count(",") + 1
-    return [f"_c{i}" for i in range(width)]
-
-
-def _batches(files: list[Path], spec: TableSpec) -> Iterator[pa.RecordBatch]:
-    for path in files:
-        try:
-            for chunk in fast_chunks(path, spec):
-                yield chunk.batch
-        except FastPathError:
-            for chunk in careful_csv_chunks(path, spec):
-                if chunk.rejects:
-                    first = chunk.rejects[0]
-                    raise DataError(
-                        first.reason,
-                        where=first.where(),
-                        hint="every row needs the same columns as the baseline",
-                    ) from None
+    return None if folder is None else load_json_object(single_file(folder, name))
 
 
 def data_quality(config: dict[str, Any]) -> dict[str, Any]:
@@ -94,16 +42,16 @@ def data_quality(config: dict[str, Any]) -> dict[str, Any]:
     assert dataset is not None
     baseline_statistics = _load_json(input_dir("baseline_statistics"), "statistics.json")
     baseline_constraints = _load_json(input_dir("baseline_constraints"), "constraints.json")
-    files = data_files(dataset)
-    columns = _columns(config, files, baseline_statistics)
-    current = profile(_batches(files, TableSpec(columns, {}, bool(config.get("header")))), columns)
+    current = profile_data(
+        dataset, bool(config.get("header")), config.get("columns"), baseline_statistics
+    )
     report = output_dir("report")
-    statistics = current.to_statistics()
-    write_json(report / "statistics.json", statistics)
-    metadata: dict[str, Any] = {"itemCount": current.item_count, "columns": len(columns)}
+    metadata: dict[str, Any] = {"itemCount": current.item_count, "columns": len(current.columns)}
     if config.get("register_new_baseline") or baseline_constraints is None:
-        write_json(report / "constraints.json", suggest_constraints(statistics).to_json())
+        write_baseline(current, report)
         metadata["calculatedBaseline"] = True
+    else:
+        write_json(report / "statistics.json", current.to_statistics())
     if config.get("skip_check"):
         metadata["checkSkipped"] = True
         return metadata
@@ -112,18 +60,37 @@ def data_quality(config: dict[str, Any]) -> dict[str, Any]:
             "no baseline constraints to check against",
             hint="give baseline_constraints, or set skip_check to only compute a baseline",
         )
-    constraints = read_constraints(baseline_constraints)
-    violations = check_data_quality(current, constraints, baseline_statistics)
-    write_json(report / "constraint_violations.json", violations_json(violations))
-    metadata["violations"] = len(violations)
-    metadata["violationsByCheck"] = _count(v.constraint_check_type for v in violations)
+    result = write_check(current, baseline_constraints, baseline_statistics, report)
+    violations = [v.to_json() for v in result.violations]
+    by_check = _count(v.constraint_check_type for v in result.violations)
+    metadata.update(violations=len(violations), violationsByCheck=by_check)
+    metadata["monitoring"] = {
+        "check_type": "data_quality",
+        "item_count": current.item_count,
+        "violation_count": len(violations),
+        "passed": not violations,
+        "drift": [d.to_json() for d in result.drift],
+        "violations": violations,
+    }
     if violations and config.get("fail_on_violation"):
-        first = violations[0]
+        first = result.violations[0]
         raise StepError(
             f"{len(violations)} data-quality violation(s); first: {first.feature_name} "
             f"{first.constraint_check_type}: {first.description}",
             hint="see constraint_violations.json in the step's report output",
         )
+    if violations:
+        metadata["events"] = [
+            {
+                "detail-type": "Data Quality Violation",
+                "detail": {
+                    "violationCount": len(violations),
+                    "violationsByCheck": by_check,
+                    "features": sorted({v["feature_name"] for v in violations}),
+                    "violations": violations[:50],
+                },
+            }
+        ]
     return metadata
 
 
@@ -140,29 +107,72 @@ def model_quality(config: dict[str, Any]) -> dict[str, Any]:
     assert truth is not None
     header = bool(config.get("header"))
     id_column = config.get("id_column")
+    problem_type = config.get("problem_type", "regression")
     predicted = read_column(
         predictions, config["prediction_column"], header, id_column, allow_missing=True
     )
     actual = read_column(truth, config["ground_truth_column"], header, id_column)
     y_true, y_pred = join_predictions(predicted, actual)
-    metrics = regression_metrics(y_true, y_pred)
-    threshold = config.get("mse_threshold")
+    metrics = quality_metrics(y_true, y_pred, problem_type)
+    mse_threshold = config.get("mse_threshold")
+    thresholds = dict(config.get("thresholds") or {})
+    if mse_threshold is not None:
+        thresholds["mse"] = mse_threshold
+    violations = breaches(metrics, thresholds)
+    passed = not violations if thresholds else None
     report = output_dir("report")
-    write_json(report / "evaluation.json", evaluation_report(metrics, threshold))
-    write_json(report / "statistics.json", model_quality_statistics(metrics, int(y_true.size)))
-    metadata: dict[str, Any] = {
-        "rows": int(y_true.size),
-        **{name: metric.value for name, metric in metrics.items()},
-    }
-    if threshold is None:
+    write_json(
+        report / "evaluation.json",
+        evaluation_report(metrics, mse_threshold, problem_type, passed),
+    )
+    write_json(
+        report / "statistics.json",
+        model_quality_statistics(metrics, int(y_true.size), problem_type),
+    )
+    values = {name: metric.value for name, metric in metrics.items()}
+    metadata: dict[str, Any] = {"rows": int(y_true.size), **values}
+    if not thresholds:
         return metadata
-    write_json(report / "constraints.json", model_quality_constraints(threshold))
-    violations = model_quality_violations(metrics, threshold)
-    write_json(report / "constraint_violations.json", violations)
-    passed = not violations["violations"]
-    metadata.update(model_quality_passed=passed, mse_threshold=threshold)
-    if not passed and config.get("fail_on_violation"):
-        raise StepError(violations["violations"][0]["description"])
+    write_json(report / "constraints.json", model_quality_constraints(thresholds, problem_type))
+    write_json(report / "constraint_violations.json", {"violations": violations})
+    metadata.update(model_quality_passed=passed, thresholds=thresholds)
+    if mse_threshold is not None:
+        metadata["mse_threshold"] = mse_threshold
+    source = config.get("source_model") or {}
+    if source:  # a later check of an earlier execution's predictions: its model counts
+        metadata["sourceModel"] = source
+    metadata["monitoring"] = {
+        **(
+            {
+                "group_name": source["ModelPackageGroupName"],
+                "model_version": source["ModelPackageVersion"],
+            }
+            if source
+            else {}
+        ),
+        "check_type": "model_quality",
+        "item_count": int(y_true.size),
+        "violation_count": len(violations),
+        "passed": passed,
+        "metrics": {name: metric.to_json() for name, metric in metrics.items()},
+        "violations": violations,
+    }
+    if violations and config.get("fail_on_violation"):
+        raise StepError(violations[0]["description"])
+    if violations:
+        metadata["events"] = [
+            {
+                "detail-type": "Model Quality Violation",
+                "detail": {
+                    **source,
+                    "problemType": problem_type,
+                    "metrics": values,
+                    "thresholds": thresholds,
+                    "violations": violations,
+                    "rows": int(y_true.size),
+                },
+            }
+        ]
     return metadata
 
 

@@ -22,8 +22,9 @@ from typing import Any
 
 from scoreline.engine.tasks import hyperparameter_arguments, training_environment
 from scoreline.errors import StepError
+from scoreline.monitoring.dataset import write_json
 from scoreline.pipeline.expressions import json_get
-from scoreline.runners.common import input_dir, output_dir, run, write_json
+from scoreline.runners.common import input_dir, output_dir, run
 
 
 @dataclass

@@ -150,3 +150,24 @@ class ModelVersionRecord(_Record):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "arn": self.arn}
+
+
+@dataclass(frozen=True)
+class MonitoringRecord(_Record):
+    """The result of one quality-check step, kept as a record for history and the UI."""
+
+    id: int
+    execution_id: str
+    step_name: str
+    check_type: str
+    pipeline_name: str
+    group_name: str | None
+    model_version: int | None
+    created_at: datetime
+    item_count: int | None
+    violation_count: int
+    passed: bool | None
+    metrics: dict[str, Any]
+    drift: list[dict[str, Any]]
+    violations: list[dict[str, Any]]
+    report_uri: str | None

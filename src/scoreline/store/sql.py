@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from scoreline.errors import NotFoundError, StateError
 from scoreline.store import tables as t
 from scoreline.store.migrate import ensure_schema
+from scoreline.store.monitoring import MonitoringStore
 from scoreline.store.records import (
     EventRecord,
     ExecutionRecord,
@@ -32,6 +33,7 @@ from scoreline.store.records import (
     StepRecord,
 )
 from scoreline.store.registry import ModelRegistryStore
+from scoreline.store.rules import RuleStore
 from scoreline.store.tables import utcnow
 from scoreline.types import EVENT_SOURCE, DetailType, ExecutionStatus, StepStatus
 
@@ -69,6 +71,8 @@ class MetadataStore:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         ensure_schema(self.engine, lock_path)
         self.models = ModelRegistryStore(self)
+        self.rules = RuleStore(self)
+        self.monitoring = MonitoringStore(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -366,9 +370,17 @@ class MetadataStore:
             self._step_event(conn, record, previous)
             return record
 
-    def update_step(self, step_id: int, **values: Any) -> StepRecord:
+    def update_step(
+        self,
+        step_id: int,
+        *,
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        monitoring: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> StepRecord:
         """Update fields of a step record; a change of ``status`` appends its event and a
-        final status sets the end time."""
+        final status sets the end time. ``events`` the step emitted (detail-type, detail) and
+        its ``monitoring`` result are written in the same transaction."""
         if isinstance(values.get("status"), StepStatus):
             status: StepStatus = values["status"]
             values["status"] = status.value
@@ -382,6 +394,10 @@ class MetadataStore:
             after = self._step_by_id(conn, step_id)
             if after.status != before.status:
                 self._step_event(conn, after, before.status)
+            if monitoring is not None:
+                self.monitoring.insert(conn, after.execution_id, after.step_name, monitoring)
+            for detail_type, detail in events:
+                self._emitted_event(conn, after, detail_type, detail)
             return after
 
     def mark_step(
@@ -515,6 +531,25 @@ class MetadataStore:
             "startedBy": record.started_by,
         }
         self._append(conn, DetailType.EXECUTION_STATUS.value, detail, [arn])
+
+    def _emitted_event(
+        self, conn: sa.Connection, record: StepRecord, detail_type: str, detail: dict[str, Any]
+    ) -> None:
+        """An event a step emitted, stamped with where it came from."""
+        pipeline_name = conn.execute(
+            sa.select(t.executions.c.pipeline_name).where(t.executions.c.id == record.execution_id)
+        ).scalar_one()
+        arn = pipeline_arn(pipeline_name)
+        stamped = {
+            **detail,
+            "pipelineName": pipeline_name,
+            "pipelineArn": arn,
+            "pipelineExecutionId": record.execution_id,
+            "pipelineExecutionArn": f"{arn}/execution/{record.execution_id}",
+            "stepName": record.step_name,
+            "stepType": record.step_kind,
+        }
+        self._append(conn, detail_type, stamped, [arn])
 
     def _step_event(self, conn: sa.Connection, record: StepRecord, previous: str | None) -> None:
         pipeline_name = conn.execute(

@@ -1,0 +1,1 @@
+"""Events: patterns over the outbox, and rules that start pipelines within guardrails."""

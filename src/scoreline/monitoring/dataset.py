@@ -1,0 +1,174 @@
+"""Data quality of files: the one-pass profile of a CSV/Parquet file or folder, a baseline
+from it, and a check of it against a baseline. Used by the ``quality_check`` step and by
+``scoreline monitoring baseline|check`` outside any pipeline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from scoreline.data.io import (
+    ColumnKind,
+    FastPathError,
+    TableSpec,
+    careful_csv_chunks,
+    data_files,
+    fast_chunks,
+    file_format,
+    header_columns,
+)
+from scoreline.errors import DataError
+from scoreline.monitoring.checks import DataQualityReport, check_data_quality, violations_json
+from scoreline.monitoring.constraints import Constraints, read_constraints, suggest_constraints
+from scoreline.monitoring.statistics import DatasetProfile
+
+
+def load_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object (``statistics.json``, ``constraints.json``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("file not found", where=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg}, line {exc.lineno})", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise DataError("expected a JSON object", where=str(path))
+    return data
+
+
+def dataset_columns(
+    files: list[Path],
+    header: bool,
+    columns: Sequence[str] | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> list[str]:
+    """Column names: given, from the header or Parquet schema, else the baseline's (the
+    file must then have as many columns), else ``_c0``, ``_c1``...."""
+    if columns:
+        return list(columns)
+    first = files[0]
+    if file_format(first) == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(first).names)
+    if header:
+        return header_columns(first)
+    with first.open(encoding="utf-8") as handle:
+        width = handle.readline().count(",") + 1
+    if baseline is not None:
+        names = [f["name"] for f in baseline.get("features", [])]
+        if len(names) != width:
+            raise DataError(
+                f"the file has {width} columns and no header, the baseline has {len(names)}",
+                where=str(first),
+                hint="name the columns (--columns / columns:) or give the file a header",
+            )
+        return names
+    return [f"_c{i}" for i in range(width)]
+
+
+PROFILE_READ_BYTES = 256 << 10
+PROFILE_BATCH_BYTES = 4 << 20
+
+
+def _baseline_kinds(baseline: dict[str, Any] | None) -> dict[str, ColumnKind]:
+    """How to read the baseline's columns: numbers as numbers (pyarrow's parallel parser),
+    text dictionary-encoded."""
+    kinds: dict[str, ColumnKind] = {}
+    for feature in (baseline or {}).get("features", []):
+        kind = feature.get("inferred_type")
+        if kind == "Fractional":
+            kinds[feature["name"]] = "numeric"
+        elif kind == "Integral":
+            kinds[feature["name"]] = "integer"
+        elif kind == "String":  # dictionary-encoded: classified per distinct value
+            kinds[feature["name"]] = "categorical"
+    return kinds
+
+
+def _profile_file(path: Path, names: list[str], spec: TableSpec) -> DatasetProfile:
+    """Small reads keep pyarrow's read-ahead small (it holds about 40 blocks); batches are
+    then profiled a few at a time, so the per-call cost of profiling stays low."""
+    result = DatasetProfile(names)
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for chunk in fast_chunks(path, spec, PROFILE_READ_BYTES):
+        pending.append(chunk.batch)
+        size += chunk.batch.nbytes
+        if size >= PROFILE_BATCH_BYTES:
+            result.update(pa.Table.from_batches(pending))
+            pending, size = [], 0
+    if pending:
+        result.update(pa.Table.from_batches(pending))
+    return result
+
+
+def profile_data(
+    path: Path,
+    header: bool,
+    columns: Sequence[str] | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> DatasetProfile:
+    """One streaming pass over every data file under ``path``. Columns the baseline says are
+    numbers are parsed as numbers; a file where that fails (a text value, a fraction in an
+    integer column) is profiled again from its text, which Model Monitor's type rules need."""
+    files = data_files(path)
+    names = dataset_columns(files, header, columns, baseline)
+    typed = TableSpec(
+        names, {n: k for n, k in _baseline_kinds(baseline).items() if n in names}, header
+    )
+    text = TableSpec(names, {}, header)
+    total = DatasetProfile(names)
+    for file in files:
+        try:
+            part = _profile_file(file, names, typed if typed.kinds else text)
+        except FastPathError:
+            try:
+                part = _profile_file(file, names, text)
+            except FastPathError:
+                for chunk in careful_csv_chunks(file, text):
+                    if chunk.rejects:
+                        first = chunk.rejects[0]
+                        raise DataError(
+                            first.reason,
+                            where=first.where(),
+                            hint="every row needs the same columns as the first",
+                        ) from None
+                raise
+        total.merge(part)
+    return total
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a temporary name, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def write_baseline(current: DatasetProfile, out: Path) -> tuple[dict[str, Any], Constraints]:
+    """``statistics.json`` and suggested ``constraints.json`` of a profile, into ``out``."""
+    statistics = current.to_statistics()
+    constraints = suggest_constraints(statistics)
+    write_json(out / "statistics.json", statistics)
+    write_json(out / "constraints.json", constraints.to_json())
+    return statistics, constraints
+
+
+def write_check(
+    current: DatasetProfile,
+    constraints: dict[str, Any],
+    baseline_statistics: dict[str, Any] | None,
+    out: Path,
+) -> DataQualityReport:
+    """Check a profile against a baseline: ``statistics.json`` and
+    ``constraint_violations.json`` into ``out``."""
+    report = check_data_quality(current, read_constraints(constraints), baseline_statistics)
+    write_json(out / "statistics.json", current.to_statistics())
+    write_json(out / "constraint_violations.json", violations_json(report.violations))
+    return report
