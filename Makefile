@@ -46,6 +46,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/orchestration.py
 	$(BIN)/python bench/batch_transform.py
+	$(BIN)/python bench/data_quality.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 -o requirements/runtime.lock
