@@ -22,6 +22,7 @@ from scoreline.monitoring.checks import check_data_quality
 from scoreline.monitoring.constraints import read_constraints
 from scoreline.monitoring.dataset import load_json_object, profile_data, write_baseline
 from scoreline.monitoring.statistics import profile
+from tests.conftest import ProjectDir
 
 HERE = Path(__file__).resolve().parent
 ABALONE = HERE.parent / "src/scoreline/examples/abalone/data/training-data.csv"
@@ -259,4 +260,44 @@ def test_standalone_baseline_and_check_from_the_command_line(
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
         "error: --baseline: no baseline given (give --baseline DIR or --constraints)"
+    )
+
+
+def test_a_quality_check_step_alerts_by_default_and_fails_when_asked(
+    project: ProjectDir, split: tuple[pa.Table, pa.Table], baseline: Path
+) -> None:
+    _write(_text(split[1]), project.root / "data" / "batch.csv")
+    project.pipeline(
+        {
+            "name": "Check",
+            "parameters": [{"name": "Strict", "type": "Boolean", "default": False}],
+            "steps": [
+                {
+                    "name": "DataQuality",
+                    "kind": "quality_check",
+                    "dataset": "data/batch.csv",
+                    "header": True,
+                    "baseline_statistics": str(baseline / "statistics.json"),
+                    "baseline_constraints": str(baseline / "constraints.json"),
+                    "fail_on_violation": {"expr": "parameter", "name": "Strict"},
+                }
+            ],
+        }
+    )
+    alert = json.loads(project.cli("run", "Check", "--wait", "--json").stdout)
+    assert alert["status"] == "Succeeded"
+    assert alert["steps"][0]["metadata"]["violationsByCheck"] == {"data_type_check": 1}
+    (event,) = project.cli_json("events", "list", "--type", "Data Quality Violation")
+    assert event["detail"]["features"] == ["diameter"]
+    assert event["detail"]["pipelineExecutionId"] == alert["id"]
+    (record,) = project.cli_json("monitoring", "show", alert["id"])
+    assert record["violation_count"] == 1
+    assert record["passed"] is False
+
+    strict = project.cli("run", "Check", "-p", "Strict=true", "--wait", "--json", check=False)
+    assert strict.returncode == 1
+    failed = json.loads(strict.stdout)["steps"][0]
+    assert failed["status"] == "Failed"
+    assert failed["failure_reason"].startswith(
+        "1 data-quality violation(s); first: diameter data_type_check: Data type match"
     )

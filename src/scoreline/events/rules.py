@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scoreline.errors import ConfigError, ScorelineError
+from scoreline.errors import ConfigError, DefinitionError, ScorelineError
 from scoreline.events.patterns import matches, validate_pattern
 from scoreline.pipeline.expressions import json_get
 from scoreline.pipeline.loader import substitute
@@ -50,9 +50,11 @@ def load_rules(raw: list[RuleSettings], variables: Mapping[str, Any]) -> list[Ru
     rules = []
     for index, item in enumerate(raw):
         where = f"scoreline.yaml: rules[{index}]"
-        settings = RuleSettings.model_validate(
-            substitute(item.model_dump(mode="json"), variables, where)
-        )
+        try:
+            filled = substitute(item.model_dump(mode="json"), variables, where)
+        except DefinitionError as exc:
+            raise ConfigError(exc.what, where=exc.where, hint=exc.hint) from None
+        settings = RuleSettings.model_validate(filled)
         validate_pattern(settings.pattern, f"{where}.pattern")
         if settings.guardrails.reset_pattern is not None:
             validate_pattern(settings.guardrails.reset_pattern, f"{where}.guardrails.reset_pattern")
