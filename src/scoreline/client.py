@@ -15,19 +15,23 @@ import getpass
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine.orchestrator import Orchestrator
 from scoreline.engine.recovery import recover_lost_executions
-from scoreline.errors import DefinitionError, NotFoundError, StateError
+from scoreline.errors import DefinitionError, NotFoundError, ScorelineError, StateError
 from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
-from scoreline.settings import Project, load_project
+from scoreline.settings import Project, ScheduleSettings, TriggerSettings, load_project
 from scoreline.store import (
+    DeliveryRecord,
     EventRecord,
     ExecutionRecord,
     MetadataStore,
@@ -36,7 +40,11 @@ from scoreline.store import (
     PipelineVersionRecord,
     StepRecord,
 )
+from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus
+
+if TYPE_CHECKING:
+    from scoreline.events.notify import Notifier
 
 
 def current_user() -> str:
@@ -211,12 +219,88 @@ class Client:
     def process_rules(self) -> int:
         """Decide every new event for every rule of ``scoreline.yaml``; returns how many
         executions the rules started. Safe to call from several processes at once."""
-        if not self.project.settings.rules:
+        settings = self.project.settings
+        if not (settings.rules or settings.triggers or settings.schedules):
             return 0
         from scoreline.events.rules import RuleProcessor, load_rules
+        from scoreline.events.sources import schedule_rule, trigger_rule
 
-        rules = load_rules(self.project.settings.rules, self.project.variables())
+        implicit = [trigger_rule(t) for t in self.triggers()]
+        implicit += [schedule_rule(s) for s in self.schedules()]
+        rules = load_rules([*settings.rules, *implicit], self.project.variables())
         return RuleProcessor(self.store, rules, self._start_for_rule).process()
+
+    def triggers(self) -> list[TriggerSettings]:
+        """The project's data-arrival triggers, variables filled in."""
+        from scoreline.events.sources import filled
+
+        return filled(self.project.settings.triggers, self.project.variables(), "triggers")
+
+    def schedules(self) -> list[ScheduleSettings]:
+        from scoreline.events.sources import check_schedule, filled
+
+        found = filled(self.project.settings.schedules, self.project.variables(), "schedules")
+        for schedule in found:
+            check_schedule(schedule)
+        return found
+
+    # --- serve ---------------------------------------------------------------------------
+
+    def serve_once(self, now: datetime | None = None, notifier: Notifier | None = None) -> None:
+        """One round of everything `scoreline serve` does: poll triggers and schedules,
+        decide rules (which start executions), queue and send notifications."""
+        from scoreline.events.sources import poll_schedule, poll_trigger
+
+        now = now or utcnow()
+        for trigger in self.triggers():
+            poll_trigger(self.store, trigger, self.project.root, now)
+        for schedule in self.schedules():
+            poll_schedule(self.store, schedule, now)
+        self.process_rules()
+        notifier = notifier or self.notifier()
+        notifier.enqueue(now)
+        notifier.deliver(now)
+
+    def notifier(self) -> Notifier:
+        from scoreline.events.notify import Notifier
+
+        return Notifier(
+            self.store, self.project.settings.notifications, self.project.variables(), self._tail
+        )
+
+    def _tail(self, execution_id: str, step: str) -> str:
+        try:
+            logs = self.logs(execution_id, step)
+        except ScorelineError:
+            return ""
+        return "\n".join(logs[-1].text.splitlines()[-20:]) if logs else ""
+
+    def serve(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Run until ``stop`` is set: recover lost executions, retry failed deliveries once,
+        then poll every ``interval`` seconds. A failing round is reported and retried."""
+        self.recover()
+        self.store.deliveries.retry_failed(utcnow())
+        notifier = self.notifier()
+        last_recovery = time.monotonic()
+        while not stop.is_set():
+            try:
+                self.serve_once(notifier=notifier)
+                if time.monotonic() - last_recovery > self.project.settings.lease_seconds:
+                    self.recover()
+                    last_recovery = time.monotonic()
+            except ScorelineError as exc:
+                print(f"serve: {exc.line()}", file=sys.stderr, flush=True)
+            stop.wait(interval)
+
+    def upload(self, source: Path, to: str, env: str | None = None) -> str:
+        """Put a file where the data-arrival triggers watch (atomically: the triggers never
+        see a partial object). Returns its URI."""
+        from scoreline.events.sources import upload
+
+        return upload(source, to, self.project.variables(env), self.project.root)
+
+    def deliveries(self, status: str | None = None, limit: int = 100) -> list[DeliveryRecord]:
+        return self.store.deliveries.list(status, limit)
 
     def _start_for_rule(
         self, pipeline: str, parameters: dict[str, Any], token: str

@@ -26,6 +26,7 @@ VARIABLE_DEFAULTS: dict[str, Any] = {
     "bucket_prefix": "pipeline_shared/batch-scoring",
     "bucket_train_prefix": "training/data/raw",
     "bucket_inf_prefix": "batch-scoring/data/raw",
+    "bucket_ground_truth_prefix": "batch-scoring/data/ground-truth",
     "custom_notification_config": [],
     "email_recipient": [],
     "pipeline_inf": "InferencePipeline",
@@ -88,6 +89,55 @@ class RuleSettings(BaseModel):
     guardrails: Guardrails = Field(default_factory=Guardrails)
 
 
+class TriggerSettings(BaseModel):
+    """Data arrival: a complete new object (or a new version of one) under ``location``
+    whose name matches ``pattern`` starts ``pipeline`` with its URI as ``parameter``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,79}$")
+    location: str = Field(description="folder or s3://bucket/prefix, e.g. ${bucket_name}/...")
+    pattern: str = Field(default="*", description="glob on the object name")
+    pipeline: str
+    parameter: str = "InputData"
+    settle_seconds: float = Field(
+        default=2.0, ge=0, description="a local file counts once unchanged this long"
+    )
+
+
+class ScheduleSettings(BaseModel):
+    """A cron schedule that starts ``pipeline``; ``missed`` says what to do about ticks
+    that passed while nothing was running: ``skip`` them or ``run_once`` for all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,79}$")
+    cron: str
+    timezone: str = "UTC"
+    pipeline: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    missed: Literal["skip", "run_once"] = "skip"
+
+
+class NotificationSettings(BaseModel):
+    """Where status changes are sent. Email goes to the environment's ``email_recipient``
+    through ``smtp`` (or ``$SCORELINE_SMTP_URL``); ``urls`` are further apprise targets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    smtp: str | None = Field(default=None, description="smtp://host:port (or smtps://)")
+    sender: str = "scoreline@localhost"
+    urls: list[str] = Field(default_factory=list)
+    events: list[str] = Field(
+        default_factory=lambda: [
+            "Pipeline Execution Step Status Change",
+            "Pipeline Execution Status Change",
+        ]
+    )
+    ui_url: str | None = Field(default=None, description="base URL for links in messages")
+    max_attempts: int = Field(default=8, ge=1)
+
+
 class ProjectSettings(BaseModel):
     """Contents of ``scoreline.yaml``."""
 
@@ -100,6 +150,9 @@ class ProjectSettings(BaseModel):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     lease_seconds: float = Field(default=30.0, gt=0)
     rules: list[RuleSettings] = Field(default_factory=list)
+    triggers: list[TriggerSettings] = Field(default_factory=list)
+    schedules: list[ScheduleSettings] = Field(default_factory=list)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
 
 class Project:

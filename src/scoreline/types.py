@@ -80,6 +80,7 @@ class DetailType(StrEnum):
     DATA_QUALITY_VIOLATION = "Data Quality Violation"
     MODEL_QUALITY_VIOLATION = "Model Quality Violation"
     RULE_DECISION = "Rule Decision"
+    SCHEDULED = "Scheduled Event"
 
 
 EVENT_SOURCE = "scoreline"

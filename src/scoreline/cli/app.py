@@ -18,6 +18,7 @@ from scoreline.cli.executions import print_execution
 from scoreline.cli.listing import events_app, pipelines_app
 from scoreline.cli.models import app as models_app
 from scoreline.cli.monitoring import app as monitoring_app
+from scoreline.cli.serve import notifications_app, serve, upload
 from scoreline.cli.state import client, options
 
 app = typer.Typer(
@@ -32,6 +33,9 @@ app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(events_app, name="events")
 app.add_typer(models_app, name="models")
 app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(notifications_app, name="notifications")
+app.command()(serve)
+app.command()(upload)
 
 
 def _version(value: bool) -> None:

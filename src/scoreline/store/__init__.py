@@ -2,6 +2,7 @@
 
 from scoreline.store.records import (
     ApprovalRecord,
+    DeliveryRecord,
     EventRecord,
     ExecutionRecord,
     ModelVersionRecord,
@@ -14,6 +15,7 @@ from scoreline.store.sql import MetadataStore
 
 __all__ = [
     "ApprovalRecord",
+    "DeliveryRecord",
     "EventRecord",
     "ExecutionRecord",
     "MetadataStore",

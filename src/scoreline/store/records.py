@@ -171,3 +171,21 @@ class MonitoringRecord(_Record):
     drift: list[dict[str, Any]]
     violations: list[dict[str, Any]]
     report_uri: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord(_Record):
+    """One notification of one event to one target, with its delivery attempts."""
+
+    id: int
+    event_seq: int
+    event_id: str
+    target: str
+    subject: str
+    body: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None

@@ -6,6 +6,7 @@ processes deciding the same events cannot both record their decisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -50,9 +51,11 @@ class RuleStore:
         cursor: int,
         scopes: dict[str, dict[str, Any]],
         decisions: list[dict[str, Any]],
+        also: Callable[[sa.Connection], None] | None = None,
     ) -> bool:
-        """Move the cursor from ``expected`` to ``cursor``, save the scopes and append the
-        decisions as events, all at once; False (and nothing written) if the cursor moved."""
+        """Move the cursor from ``expected`` to ``cursor``, save the scopes, append the
+        decisions as events and run ``also`` (more writes), all in one transaction; False
+        (and nothing written) if the cursor had moved."""
         now = utcnow()
         with self._store._tx() as conn:
             current = conn.execute(
@@ -91,4 +94,6 @@ class RuleStore:
                 self._store._append(
                     conn, DetailType.RULE_DECISION.value, decision, [f"scoreline:rule/{rule}"]
                 )
+            if also is not None:
+                also(conn)
             return True

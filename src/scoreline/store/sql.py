@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from scoreline.errors import NotFoundError, StateError
 from scoreline.store import tables as t
+from scoreline.store.deliveries import DeliveryStore
 from scoreline.store.migrate import ensure_schema
 from scoreline.store.monitoring import MonitoringStore
 from scoreline.store.records import (
@@ -34,6 +35,7 @@ from scoreline.store.records import (
 )
 from scoreline.store.registry import ModelRegistryStore
 from scoreline.store.rules import RuleStore
+from scoreline.store.sources import SourceStore
 from scoreline.store.tables import utcnow
 from scoreline.types import EVENT_SOURCE, DetailType, ExecutionStatus, StepStatus
 
@@ -73,6 +75,8 @@ class MetadataStore:
         self.models = ModelRegistryStore(self)
         self.rules = RuleStore(self)
         self.monitoring = MonitoringStore(self)
+        self.sources = SourceStore(self)
+        self.deliveries = DeliveryStore(self)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -204,3 +204,42 @@ rule_state = sa.Table(
     sa.Column("last_execution_id", sa.String(32)),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+trigger_objects = sa.Table(
+    "trigger_objects",
+    metadata,
+    sa.Column("trigger", sa.String(80), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("emitted_at", UTCDateTime),
+    sa.Column("event_id", sa.String(36)),
+)
+
+schedule_ticks = sa.Table(
+    "schedule_ticks",
+    metadata,
+    sa.Column("schedule", sa.String(80), primary_key=True),
+    sa.Column("tick_at", UTCDateTime, primary_key=True),
+    sa.Column("fired", sa.Boolean, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_seq", sa.Integer, nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.UniqueConstraint("event_seq", "target", name="uq_delivery_per_target"),
+)

@@ -1,0 +1,227 @@
+"""Notifications: status changes from the outbox to people, through apprise.
+
+Messages keep the reference's subjects (``Pipeline Step: <step> - <status>``,
+``Pipeline: <name> - <status>``) and its JSON detail, after a readable summary. Entries of
+``custom_notification_config`` (``step_name`` — exact or a glob —, ``step_status``,
+``step_custom_message``; ``step_msg`` accepted too, the key the reference's Lambda read)
+put their message first and add " - Action Required" to the subject. Deliveries go through
+the store's outbox with retries; a failed delivery never fails a pipeline.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from scoreline.errors import ConfigError
+from scoreline.settings import NotificationSettings
+from scoreline.store import MetadataStore
+from scoreline.store.records import DeliveryRecord, EventRecord
+from scoreline.types import DetailType
+
+CURSOR = "notifications"
+SMTP_ENV = "SCORELINE_SMTP_URL"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a message goes: a name for the records (no secrets) and an apprise URL."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class CustomMessage:
+    step_name: str
+    step_status: str
+    message: str
+
+    def matches(self, step: str, status: str) -> bool:
+        return status == self.step_status and fnmatch.fnmatchcase(step, self.step_name)
+
+
+def custom_messages(raw: Any) -> list[CustomMessage]:
+    """``custom_notification_config`` entries from the environment file."""
+    found = []
+    for index, item in enumerate(raw or []):
+        where = f"custom_notification_config[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError("expected {step_name, step_status, step_custom_message}", where=where)
+        message = item.get("step_custom_message", item.get("step_msg"))
+        if not item.get("step_name") or not item.get("step_status") or not message:
+            raise ConfigError("needs step_name, step_status and step_custom_message", where=where)
+        found.append(CustomMessage(str(item["step_name"]), str(item["step_status"]), str(message)))
+    return found
+
+
+def _email_url(smtp: str, sender: str, recipients: list[str]) -> Target:
+    parts = urlsplit(smtp)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            f"'{parts.scheme}://...' is not an SMTP URL",
+            where=f"${SMTP_ENV} or scoreline.yaml notifications.smtp",
+            hint="use smtp://host:port, smtp://user:password@host:port?starttls=1 or smtps://",
+        )
+    options = parse_qs(parts.query)
+    mode = "ssl" if parts.scheme == "smtps" else "starttls" if "starttls" in options else "insecure"
+    credentials = ""
+    if parts.username:
+        credentials = quote(parts.username, safe="")
+        if parts.password:
+            credentials += ":" + quote(parts.password, safe="")
+        credentials += "@"
+    scheme = "mailtos" if mode != "insecure" else "mailto"
+    port = parts.port or (465 if mode == "ssl" else 25)
+    url = (
+        f"{scheme}://{credentials}{parts.hostname}:{port}?from={quote(sender)}"
+        f"&to={','.join(quote(r) for r in recipients)}&mode={mode}&smtp={parts.hostname}"
+    )
+    return Target(f"email:{','.join(recipients)}", url)
+
+
+def targets(settings: NotificationSettings, variables: Mapping[str, Any]) -> list[Target]:
+    """Email (recipients from the environment, server from the settings) and apprise URLs."""
+    found = []
+    recipients = variables.get("email_recipient") or []
+    if isinstance(recipients, str):
+        recipients = [r.strip() for r in recipients.split(",") if r.strip()]
+    smtp = os.environ.get(SMTP_ENV) or settings.smtp
+    if recipients and smtp:
+        found.append(_email_url(smtp, settings.sender, [str(r) for r in recipients]))
+    for url in settings.urls:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+        found.append(Target(shown, url))
+    return found
+
+
+def message(
+    event: EventRecord,
+    customs: list[CustomMessage],
+    ui_url: str | None,
+    log_tail: Callable[[str, str], str],
+) -> tuple[str, str]:
+    """Subject and body for an event."""
+    detail = event.detail
+    pipeline = detail.get("pipelineName", "")
+    execution = detail.get("pipelineExecutionId", "")
+    lines = []
+    if event.detail_type == DetailType.STEP_STATUS.value:
+        step, status = detail.get("stepName", ""), detail.get("currentStepStatus", "")
+        subject = f"Pipeline Step: {step} - {status}"
+        custom = next((c for c in customs if c.matches(step, status)), None)
+        if custom is not None:
+            subject += " - Action Required"
+            lines += [custom.message, ""]
+        lines += [
+            f"Pipeline:  {pipeline}",
+            f"Execution: {execution}",
+            f"Step:      {step} ({detail.get('stepType', '')})",
+            f"Status:    {detail.get('previousStepStatus') or '-'} -> {status}",
+        ]
+    elif event.detail_type == DetailType.EXECUTION_STATUS.value:
+        status = detail.get("currentPipelineExecutionStatus", "")
+        subject = f"Pipeline: {pipeline} - {status}"
+        lines += [
+            f"Pipeline:  {pipeline}",
+            f"Execution: {execution}",
+            f"Status:    {detail.get('previousPipelineExecutionStatus') or '-'} -> {status}",
+        ]
+    else:
+        subject = f"{event.detail_type}: {pipeline}"
+    if detail.get("failureReason"):
+        lines.append(f"Reason:    {detail['failureReason']}")
+    if detail.get("stepName") and detail.get("currentStepStatus") == "Failed":
+        tail = log_tail(str(execution), str(detail["stepName"]))
+        if tail:
+            lines += ["", "Log (last lines):", tail]
+    if ui_url and execution:
+        lines += ["", f"{ui_url.rstrip('/')}/executions/{execution}"]
+    lines += ["", "Event detail:", json.dumps(detail, indent=2, default=str)]
+    return subject, "\n".join(lines)
+
+
+class Notifier:
+    """Queues deliveries for new events and sends the due ones."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        settings: NotificationSettings,
+        variables: Mapping[str, Any],
+        log_tail: Callable[[str, str], str],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.targets = targets(settings, variables)
+        self.customs = custom_messages(variables.get("custom_notification_config"))
+        self.log_tail = log_tail
+
+    def enqueue(self, now: datetime) -> int:
+        """Turn events after the cursor into deliveries (one per target), once."""
+        if not self.targets:
+            return 0
+        cursor, _ = self.store.rules.load(CURSOR)
+        events = self.store.list_events(after_seq=cursor, limit=500)
+        if not events:
+            return 0
+        rows = []
+        for event in events:
+            if event.detail_type not in self.settings.events:
+                continue
+            subject, body = message(event, self.customs, self.settings.ui_url, self.log_tail)
+            for target in self.targets:
+                rows.append(
+                    {
+                        "event_seq": event.seq,
+                        "event_id": event.id,
+                        "target": target.name,
+                        "subject": subject,
+                        "body": body,
+                    }
+                )
+        moved = self.store.rules.advance(
+            CURSOR,
+            cursor,
+            events[-1].seq,
+            {},
+            [],
+            also=lambda conn: self.store.deliveries.insert(conn, rows, now),
+        )
+        return len(rows) if moved else 0
+
+    def deliver(self, now: datetime) -> list[DeliveryRecord]:
+        """Send every due delivery once; failures are retried later with backoff."""
+        by_name = {t.name: t for t in self.targets}
+        sent = []
+        for delivery in self.store.deliveries.claim_due(now):
+            target = by_name.get(delivery.target)
+            error = "target no longer configured" if target is None else send(target, delivery)
+            self.store.deliveries.finish(delivery, error, now, self.settings.max_attempts)
+            if error is None:
+                sent.append(delivery)
+        return sent
+
+
+def send(target: Target, delivery: DeliveryRecord) -> str | None:
+    """Deliver one message; the error as text, or None when it was accepted."""
+    import apprise
+
+    client = apprise.Apprise()
+    if not client.add(target.url):
+        return f"apprise does not accept the URL for {target.name}"
+    logs = apprise.LogCapture(level=apprise.logging.WARNING)  # type: ignore[no-untyped-call]
+    with logs as captured:
+        ok = client.notify(title=delivery.subject, body=delivery.body)
+    if ok:
+        return None
+    text = captured.getvalue().strip().splitlines() if hasattr(captured, "getvalue") else []
+    return (text[-1] if text else "delivery failed")[:500]

@@ -1,0 +1,346 @@
+"""`scoreline serve` with real parts on 127.0.0.1: an SMTP server (aiosmtpd), a JSON webhook
+receiver, data dropped into the watched folder, kill -9 and restart, a cron schedule."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from scoreline.client import Client
+from scoreline.events.sources import poll_schedule
+from scoreline.examples import copy_example
+from scoreline.settings import ScheduleSettings
+from scoreline.store import MetadataStore
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Mailbox:
+    """aiosmtpd handler keeping (recipient, subject, body) of every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str, str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content)
+        subject = str(make_header(decode_header(parsed["Subject"] or "")))
+        part = parsed.get_payload(0) if parsed.is_multipart() else parsed
+        body = part.get_payload(decode=True).decode("utf-8", "replace")
+        for recipient in envelope.rcpt_tos:
+            self.messages.append((recipient, subject, body))
+        return "250 OK"
+
+
+class Smtp:
+    """A real SMTP server that can be stopped and started again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.box = Mailbox()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.box, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+class Webhook:
+    """A JSON webhook receiver (apprise's json:// posts)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Serve:
+    """`scoreline serve` as a real subprocess."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scoreline",
+                "--project",
+                str(self.root),
+                "serve",
+                "--interval",
+                "0.3",
+            ],
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, err
+        return err
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    server = Smtp()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _statuses(client: Client, pipeline: str) -> list[str]:
+    return [e.status for e in client.executions(pipeline=pipeline, limit=500)]
+
+
+def test_uploaded_training_data_runs_the_pipeline_and_everyone_is_told(
+    tmp_path: Path, smtp: Smtp
+) -> None:
+    root = tmp_path / "abalone"
+    copy_example("abalone", root)
+    hook = Webhook()
+    config = yaml.safe_load((root / "scoreline.yaml").read_text())
+    config["notifications"]["urls"] = [f"json://127.0.0.1:{hook.port}/hooks"]
+    (root / "scoreline.yaml").write_text(yaml.safe_dump(config))
+    serve = Serve(root, {"SCORELINE_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"})
+    serve.start()
+    try:
+        client = Client.open(root)
+        smtp.stop()  # the mail server is down while the run happens
+        started = time.monotonic()
+        client.upload(root / "data" / "training-data.csv", "training")
+        wait_for(lambda: _statuses(client, "TrainingPipeline"), 5, "TrainingPipeline to start")
+        assert time.monotonic() - started < 5
+        wait_for(lambda: _statuses(client, "TrainingPipeline") == ["Succeeded"], 120, "the run")
+        time.sleep(1)
+        assert smtp.box.messages == []
+        smtp.start()
+        events = client.events(limit=1000)
+        expected = [
+            e
+            for e in events
+            if e.detail_type
+            in ("Pipeline Execution Step Status Change", "Pipeline Execution Status Change")
+        ]
+        recipients = 2  # envs/dev.yaml email_recipient
+        wait_for(lambda: len(smtp.box.messages) >= len(expected) * recipients, 60, "the emails")
+        wait_for(lambda: len(hook.bodies) >= len(expected), 30, "the webhooks")
+        time.sleep(2)  # nothing more may arrive: each delivery exactly once
+    finally:
+        serve.stop()
+    assert len(smtp.box.messages) == len(expected) * recipients
+    assert len(hook.bodies) == len(expected)
+    subjects = [subject for _, subject, _ in smtp.box.messages]
+    assert "Pipeline: TrainingPipeline - Succeeded" in subjects
+    assert "Pipeline Step: TrainingPreProcessStep - Succeeded" in subjects
+    register = [
+        body
+        for _, subject, body in smtp.box.messages
+        if subject == "Pipeline Step: ModelRegisterStep - Succeeded - Action Required"
+    ]
+    assert len(register) == recipients
+    assert register[0].startswith("A new model version is waiting for approval.")
+    assert '"pipelineName": "TrainingPipeline"' in register[0]
+    assert {b["title"] for b in hook.bodies} == set(subjects)
+    deliveries = client.deliveries(limit=1000)
+    assert {d.status for d in deliveries} == {"sent"}
+    assert any(d.attempts > 1 for d in deliveries), "email was retried while SMTP was down"
+    parameters = client.executions(pipeline="TrainingPipeline")[0].parameters
+    assert parameters["InputData"].endswith(
+        "pipeline_shared/batch-scoring/training/data/raw/training-data.csv"
+    )
+
+
+NOOP = {
+    "name": "Ingest",
+    "parameters": [{"name": "InputData", "type": "String"}],
+    "steps": [
+        {
+            "name": "Copy",
+            "kind": "processing",
+            "script": "scripts/copy.py",
+            "inputs": {"data": {"expr": "parameter", "name": "InputData"}},
+            "outputs": ["out"],
+        }
+    ],
+}
+
+
+def test_fifty_files_start_fifty_executions_across_a_kill_and_restart(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    (root / "scripts" / "copy.py").write_text("print('ok')\n")
+    (root / "pipelines" / "ingest.yaml").write_text(yaml.safe_dump(NOOP))
+    (root / "scoreline.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "ingest",
+                "triggers": [
+                    {
+                        "name": "inbox",
+                        "location": "inbox",
+                        "pattern": "*.csv",
+                        "pipeline": "Ingest",
+                        "settle_seconds": 0.5,
+                    }
+                ],
+            }
+        )
+    )
+    inbox = root / "inbox"
+    inbox.mkdir()
+    serve = Serve(root, {})
+    serve.start()
+    for i in range(50):  # dropped at once, each written under a temporary name first
+        (inbox / f".part-{i}").write_text(f"row,{i}\n")
+        (inbox / f".part-{i}").rename(inbox / f"file-{i:02d}.csv")
+    client = Client.open(root)
+    wait_for(lambda: len(client.executions(limit=500)) >= 10, 60, "the first executions")
+    serve.kill()
+    serve.start()
+    try:
+        wait_for(lambda: len(client.executions(limit=500)) >= 50, 120, "50 executions")
+        wait_for(
+            lambda: all(s != "Executing" for s in _statuses(client, "Ingest")),
+            180,
+            "every execution to end",
+        )
+        time.sleep(1)
+    finally:
+        serve.stop()
+    executions = client.executions(limit=500)
+    assert len(executions) == 50
+    inputs = sorted(Path(e.parameters["InputData"]).name for e in executions)
+    assert inputs == [f"file-{i:02d}.csv" for i in range(50)]
+    assert {e.status for e in executions} == {"Succeeded"}
+
+
+def test_a_cron_schedule_fires_at_its_times_under_a_given_clock(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    def fired(schedule: ScheduleSettings, now: str) -> dict[str, Any] | None:
+        event = poll_schedule(store, schedule, at(now))
+        return event.detail if event is not None else None
+
+    hourly = ScheduleSettings(name="hourly", cron="0 * * * *", pipeline="P")
+    assert fired(hourly, "2026-11-26T09:30:00") is None  # the first poll only starts it
+    assert fired(hourly, "2026-11-26T09:59:59") is None
+    assert fired(hourly, "2026-11-26T10:00:01")["scheduledTime"] == "2026-11-26T10:00:00+00:00"
+    assert fired(hourly, "2026-11-26T10:00:30") is None, "a tick fires once"
+    # Stopped from 10:01 to 13:00:20: 11:00 and 12:00 were missed, 13:00 is due.
+    due = fired(hourly, "2026-11-26T13:00:20")
+    assert due is not None
+    assert (due["scheduledTime"], due["missedTicks"]) == ("2026-11-26T13:00:00+00:00", 2)
+    # Stopped until 18:30: with "skip" the missed 14:00-18:00 ticks do not run.
+    assert fired(hourly, "2026-11-26T18:30:00") is None
+    catch_up = ScheduleSettings(name="catch-up", cron="0 * * * *", pipeline="P", missed="run_once")
+    assert fired(catch_up, "2026-11-26T09:30:00") is None
+    once = fired(catch_up, "2026-11-26T18:30:00")
+    assert once is not None
+    assert (once["scheduledTime"], once["missedTicks"]) == ("2026-11-26T18:00:00+00:00", 9)
+    assert fired(catch_up, "2026-11-26T18:31:00") is None
+    berlin = ScheduleSettings(
+        name="berlin", cron="0 9 * * *", timezone="Europe/Berlin", pipeline="P"
+    )
+    assert fired(berlin, "2026-11-26T07:00:00") is None
+    assert fired(berlin, "2026-11-26T07:59:00") is None
+    assert fired(berlin, "2026-11-26T08:00:05")["scheduledTime"] == "2026-11-26T09:00:00+01:00"
+
+
+def test_a_schedule_starts_its_pipeline_through_serve(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    (root / "scripts" / "copy.py").write_text("print('ok')\n")
+    pipeline = {
+        **NOOP,
+        "parameters": [{"name": "InputData", "type": "String", "default": "scripts/copy.py"}],
+    }
+    (root / "pipelines" / "ingest.yaml").write_text(yaml.safe_dump(pipeline))
+    (root / "scoreline.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "cron",
+                "schedules": [{"name": "nightly", "cron": "0 2 * * *", "pipeline": "Ingest"}],
+            }
+        )
+    )
+    client = Client.open(root)
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    client.serve_once(at("2026-11-26T01:00:00"))
+    client.serve_once(at("2026-11-26T01:59:00"))
+    assert client.executions() == []
+    client.serve_once(at("2026-11-26T02:00:02"))
+    client.serve_once(at("2026-11-26T02:00:40"))
+    (execution,) = client.executions()
+    assert execution.pipeline_name == "Ingest"
+    assert execution.client_request_token.startswith("rule:schedule.nightly:")
