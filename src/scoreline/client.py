@@ -263,10 +263,12 @@ class Client:
 
     def notifier(self) -> Notifier:
         from scoreline.events.notify import Notifier
+        from scoreline.events.rules import load_notify_patterns
 
-        return Notifier(
-            self.store, self.project.settings.notifications, self.project.variables(), self._tail
-        )
+        variables = self.project.variables()
+        patterns = load_notify_patterns(self.project.settings.rules, variables)
+        settings = self.project.settings.notifications
+        return Notifier(self.store, settings, variables, self._tail, patterns)
 
     def _tail(self, execution_id: str, step: str) -> str:
         try:

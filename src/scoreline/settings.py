@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scoreline.errors import ConfigError
 from scoreline.yaml12 import load_yaml
@@ -53,13 +53,21 @@ class ExecutorSettings(BaseModel):
 
 
 class RuleTarget(BaseModel):
-    """What a rule does: start a pipeline. Parameter values that are strings starting with
-    ``$.`` are paths into the triggering event (``$.detail.ModelPackageGroupName``)."""
+    """What a rule does: start a pipeline, and/or send the matching events to the
+    notification targets. Parameter values that are strings starting with ``$.`` are paths
+    into the triggering event (``$.detail.ModelPackageGroupName``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    start_pipeline: str
+    start_pipeline: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
+    notify: bool = False
+
+    @model_validator(mode="after")
+    def _does_something(self) -> RuleTarget:
+        if not self.start_pipeline and not self.notify:
+            raise ValueError("a rule target needs start_pipeline or notify: true")
+        return self
 
 
 class Guardrails(BaseModel):

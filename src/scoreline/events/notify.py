@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from scoreline.errors import ConfigError
+from scoreline.events.patterns import matches
 from scoreline.settings import NotificationSettings
 from scoreline.store import MetadataStore
 from scoreline.store.records import DeliveryRecord, EventRecord
@@ -73,9 +74,9 @@ def _email_url(smtp: str, sender: str, recipients: list[str]) -> Target:
     mode = "ssl" if parts.scheme == "smtps" else "starttls" if "starttls" in options else "insecure"
     credentials = ""
     if parts.username:
-        credentials = quote(parts.username, safe="")
+        credentials = quote(unquote(parts.username), safe="")
         if parts.password:
-            credentials += ":" + quote(parts.password, safe="")
+            credentials += ":" + quote(unquote(parts.password), safe="")
         credentials += "@"
     scheme = "mailtos" if mode != "insecure" else "mailto"
     port = parts.port or (465 if mode == "ssl" else 25)
@@ -158,9 +159,11 @@ class Notifier:
         settings: NotificationSettings,
         variables: Mapping[str, Any],
         log_tail: Callable[[str, str], str],
+        patterns: list[dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.patterns = patterns or []
         self.targets = targets(settings, variables)
         self.customs = custom_messages(variables.get("custom_notification_config"))
         self.log_tail = log_tail
@@ -175,7 +178,9 @@ class Notifier:
             return 0
         rows = []
         for event in events:
-            if event.detail_type not in self.settings.events:
+            if event.detail_type not in self.settings.events and not any(
+                matches(pattern, event.envelope()) for pattern in self.patterns
+            ):
                 continue
             subject, body = message(event, self.customs, self.settings.ui_url, self.log_tail)
             for target in self.targets:

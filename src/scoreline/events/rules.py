@@ -69,6 +69,13 @@ def load_rules(raw: list[RuleSettings], variables: Mapping[str, Any]) -> list[Ru
     return rules
 
 
+def load_notify_patterns(raw: list[RuleSettings], variables: Mapping[str, Any]) -> list[Any]:
+    """Patterns of the rules whose target notifies (the notifier sends what they match)."""
+    return [
+        rule.settings.pattern for rule in load_rules(raw, variables) if rule.settings.target.notify
+    ]
+
+
 def _path(event: dict[str, Any], path: str) -> Any:
     return json_get(event, path.removeprefix("$."), where="event")
 
@@ -102,6 +109,8 @@ class RuleProcessor:
         """Decide every event not yet decided; returns how many executions were started."""
         started = 0
         for rule in self.rules:
+            if not rule.settings.target.start_pipeline:
+                continue  # a notify-only rule: the notifier reads its pattern
             while True:
                 count, more = self._pass(rule)
                 started += count
@@ -158,7 +167,7 @@ class RuleProcessor:
         scope: _Scope,
     ) -> dict[str, Any]:
         guard = rule.settings.guardrails
-        target = rule.settings.target.start_pipeline
+        target = str(rule.settings.target.start_pipeline)
         decision: dict[str, Any] = {
             "rule": rule.name,
             "scope": scope_key,

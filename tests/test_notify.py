@@ -1,0 +1,116 @@
+"""Notification messages, targets and the delivery outbox on a real store."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from scoreline.errors import ConfigError
+from scoreline.events.notify import Notifier, custom_messages, message, targets
+from scoreline.settings import NotificationSettings
+from scoreline.store import MetadataStore
+from scoreline.store.tables import utcnow
+
+STEP = "Pipeline Execution Step Status Change"
+
+
+def _step_event(store: MetadataStore, step: str, status: str, reason: str | None = None) -> None:
+    store.append_event(
+        STEP,
+        {
+            "pipelineName": "TrainingPipeline",
+            "pipelineExecutionId": "abc123",
+            "stepName": step,
+            "stepType": "processing",
+            "previousStepStatus": "Executing",
+            "currentStepStatus": status,
+            "failureReason": reason,
+        },
+    )
+
+
+def test_subjects_bodies_and_custom_messages(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    customs = custom_messages(
+        [
+            {
+                "step_name": "ModelRegister*",
+                "step_status": "Succeeded",
+                "step_custom_message": "Approve it.",
+            },
+            {"step_name": "TrainingEval", "step_status": "Failed", "step_msg": "Look at it."},
+        ]
+    )
+    _step_event(store, "ModelRegisterStep-RegisterModel", "Succeeded")
+    _step_event(store, "TrainingEval", "Failed", "script exited with code 1: boom")
+    _step_event(store, "TrainingEval", "Succeeded")
+    first, second, third = store.list_events()
+    subject, body = message(first, customs, "http://127.0.0.1:8000", lambda e, s: "")
+    assert subject == "Pipeline Step: ModelRegisterStep-RegisterModel - Succeeded - Action Required"
+    assert body.startswith("Approve it.\n")
+    assert "http://127.0.0.1:8000/executions/abc123" in body
+    assert '"currentStepStatus": "Succeeded"' in body
+    subject, body = message(second, customs, None, lambda e, s: "Traceback...\nboom")
+    assert subject == "Pipeline Step: TrainingEval - Failed - Action Required"
+    assert body.startswith("Look at it.\n")
+    assert "Reason:    script exited with code 1: boom" in body
+    assert "Log (last lines):\nTraceback...\nboom" in body
+    assert message(third, customs, None, lambda e, s: "")[0] == (
+        "Pipeline Step: TrainingEval - Succeeded"
+    )
+
+
+def test_email_targets_come_from_the_environment_and_smtp_url() -> None:
+    settings = NotificationSettings(
+        smtp="smtp://mailer:p%40ss@127.0.0.1:2525?starttls=1",
+        urls=["json://user:secret@127.0.0.1:9000/hook"],
+    )
+    email, hook = targets(settings, {"email_recipient": ["a@example.com", "b@example.com"]})
+    assert email.name == "email:a@example.com,b@example.com"
+    assert email.url.startswith("mailtos://mailer:p%40ss@127.0.0.1:2525?")
+    assert "mode=starttls" in email.url
+    assert hook.name == "json://127.0.0.1:9000/hook", "no secrets in the records"
+    assert targets(NotificationSettings(), {"email_recipient": ["a@example.com"]}) == []
+    with pytest.raises(ConfigError, match="is not an SMTP URL"):
+        targets(NotificationSettings(smtp="http://x"), {"email_recipient": ["a@example.com"]})
+    with pytest.raises(ConfigError, match="needs step_name, step_status"):
+        custom_messages([{"step_name": "X"}])
+
+
+def test_a_failing_target_is_retried_with_backoff_then_recorded(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = NotificationSettings(urls=[f"json://127.0.0.1:{port}/hook"], max_attempts=2)
+    notifier = Notifier(store, settings, {}, lambda e, s: "")
+    _step_event(store, "Prep", "Succeeded")
+    store.append_event("Other", {})
+    now = utcnow()
+    assert notifier.enqueue(now) == 1
+    assert notifier.enqueue(now) == 0, "each event is queued once"
+    assert notifier.deliver(now) == []
+    (pending,) = store.deliveries.list()
+    assert (pending.status, pending.attempts) == ("pending", 1)
+    assert pending.next_attempt_at > now
+    assert notifier.deliver(now) == [], "not due again before its backoff"
+    notifier.deliver(now + timedelta(seconds=5))
+    (failed,) = store.deliveries.list()
+    assert (failed.status, failed.attempts) == ("failed", 2)
+    assert failed.last_error
+    assert store.deliveries.retry_failed(now) == 1
+
+
+def test_notify_rules_add_the_events_they_match(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    settings = NotificationSettings(urls=["json://127.0.0.1:9/hook"], events=[])
+    pattern = {"detail-type": ["Model Quality Violation"]}
+    notifier = Notifier(store, settings, {}, lambda e, s: "", [pattern])
+    store.append_event("Model Quality Violation", {"pipelineName": "InferencePipeline"})
+    _step_event(store, "Prep", "Succeeded")
+    assert notifier.enqueue(utcnow()) == 1
+    (delivery,) = store.deliveries.list()
+    assert delivery.subject == "Model Quality Violation: InferencePipeline"
