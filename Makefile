@@ -23,7 +23,14 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
 demo: $(VENV)/.runtime
 	$(BIN)/scoreline demo $(DEMO_DIR)
 
-test: $(VENV)/.dev lint typecheck layers pytest
+# Node tools and rsync for the tests that run the generated CI templates.
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v rsync >/dev/null || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
+	npm ci --prefix tools --no-audit --no-fund --silent
+	@touch $@
+
+test: $(VENV)/.dev tools/node_modules/.installed lint typecheck layers pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
@@ -35,7 +42,7 @@ typecheck: $(VENV)/.dev
 layers: $(VENV)/.dev
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev tools/node_modules/.installed
 	$(BIN)/pytest
 
 $(VENV)/.bench: $(VENV)/.dev requirements/bench.lock
@@ -54,4 +61,4 @@ lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --extra dev --extra bench -o requirements/bench.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/node_modules .bench

@@ -335,7 +335,7 @@ EXAMPLE_PIPELINES = Path(__file__).resolve().parents[1] / "src/scoreline/example
 
 
 def test_the_abalone_pipelines_round_trip_through_json() -> None:
-    from scoreline.settings import VARIABLE_DEFAULTS
+    from scoreline.environments import VARIABLE_DEFAULTS
 
     loaded = [
         d

@@ -29,7 +29,13 @@ from scoreline.engine.recovery import recover_lost_executions
 from scoreline.errors import DefinitionError, NotFoundError, ScorelineError, StateError
 from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
-from scoreline.settings import Project, ScheduleSettings, TriggerSettings, load_project
+from scoreline.settings import (
+    Project,
+    RuleSettings,
+    ScheduleSettings,
+    TriggerSettings,
+    load_project,
+)
 from scoreline.store import (
     DeliveryRecord,
     EventRecord,
@@ -41,7 +47,7 @@ from scoreline.store import (
     StepRecord,
 )
 from scoreline.store.tables import utcnow
-from scoreline.types import ExecutionStatus
+from scoreline.types import DetailType, ExecutionStatus
 
 if TYPE_CHECKING:
     from scoreline.events.notify import Notifier
@@ -227,22 +233,141 @@ class Client:
 
         implicit = [trigger_rule(t) for t in self.triggers()]
         implicit += [schedule_rule(s) for s in self.schedules()]
-        rules = load_rules([*settings.rules, *implicit], self.project.variables())
+        rules = load_rules([*self.rules(), *implicit], self.project.variables())
         return RuleProcessor(self.store, rules, self._start_for_rule).process()
 
     def triggers(self) -> list[TriggerSettings]:
-        """The project's data-arrival triggers, variables filled in."""
+        """The data-arrival triggers in force: the deployed ones once the environment has
+        been applied, else the project's, variables filled in."""
         from scoreline.events.sources import filled
 
+        deployed = self._deployed("trigger")
+        if deployed is not None:
+            return [TriggerSettings.model_validate(spec) for spec in deployed]
         return filled(self.project.settings.triggers, self.project.variables(), "triggers")
 
     def schedules(self) -> list[ScheduleSettings]:
         from scoreline.events.sources import check_schedule, filled
 
-        found = filled(self.project.settings.schedules, self.project.variables(), "schedules")
+        deployed = self._deployed("schedule")
+        if deployed is not None:
+            found = [ScheduleSettings.model_validate(spec) for spec in deployed]
+        else:
+            found = filled(self.project.settings.schedules, self.project.variables(), "schedules")
         for schedule in found:
             check_schedule(schedule)
         return found
+
+    def rules(self) -> list[RuleSettings]:
+        """Event rules in force (deployed, or the project's)."""
+        deployed = self._deployed("rule")
+        if deployed is not None:
+            return [RuleSettings.model_validate(spec) for spec in deployed]
+        return list(self.project.settings.rules)
+
+    def _deployed(self, kind: str) -> list[dict[str, Any]] | None:
+        resources = self.store.deployments.deployed(self.project.env_name)
+        if not resources:
+            return None
+        return [spec for (k, _), spec in sorted(resources.items()) if k == kind]
+
+    # --- plan / apply / destroy ----------------------------------------------------------
+
+    def declared_resources(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """What the project declares for the current environment (DESIGN §9)."""
+        import hashlib
+
+        from scoreline.events.sources import filled
+
+        variables = self.project.variables()
+        settings = self.project.settings
+        resources: dict[tuple[str, str], dict[str, Any]] = {}
+        for name, definition in self.definitions().items():
+            resources[("pipeline", name)] = definition.to_dict()
+        for trigger in filled(settings.triggers, variables, "triggers"):
+            resources[("trigger", trigger.name)] = trigger.model_dump(mode="json")
+        for schedule in filled(settings.schedules, variables, "schedules"):
+            resources[("schedule", schedule.name)] = schedule.model_dump(mode="json")
+        for rule in filled(settings.rules, variables, "rules"):
+            resources[("rule", rule.name)] = rule.model_dump(mode="json")
+        for target in self.notifier().targets:
+            digest = hashlib.sha256(target.url.encode()).hexdigest()
+            resources[("notification", target.name)] = {"url_sha256": digest}
+        group = str(variables.get("model_package_group_name") or "")
+        if group:
+            resources[("model_group", group)] = {"name": group}
+        return resources
+
+    def plan(self) -> list[dict[str, Any]]:
+        """The changes `apply` would make for the current environment."""
+        from scoreline.deploy import plan
+
+        deployed = self.store.deployments.deployed(self.project.env_name)
+        return plan(self.declared_resources(), deployed)
+
+    def apply(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Apply the plan in one locked transaction, recorded with who and when; then upload
+        the data files the environment asks for. Returns the changes and uploaded URIs."""
+        from scoreline.deploy import plan
+
+        variables = self.project.variables()
+        declared = self.declared_resources()
+        actor = current_user()
+
+        def planned(deployed: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+            changes = plan(declared, deployed)
+            replaced = [
+                c["name"] for c in changes if c["kind"] == "pipeline" and c["action"] == "update"
+            ]
+            if replaced and not variables.get("recreate_pipelines"):
+                raise StateError(
+                    f"pipeline {replaced[0]} is deployed and would change",
+                    hint="set recreate_pipelines to true to replace deployed pipelines",
+                )
+            return changes
+
+        def apply_one(conn: Any, change: dict[str, Any]) -> None:
+            if change["kind"] != "pipeline":
+                return
+            if change["action"] == "delete":
+                self.store.drop_unused_pipeline(conn, change["name"])
+            else:
+                self.store.register_pipeline(change["spec"], actor, conn)
+
+        changes = self.store.deployments.change(
+            self.project.env_name, actor, planned, apply_one, DetailType.DEPLOYMENT_APPLIED
+        )
+        uploaded = []
+        if changes:
+            for flag, name, to in (
+                ("upload_training_data", "training-data.csv", "training"),
+                ("upload_inference_data", "inference-data.csv", "inference"),
+            ):
+                source = self.project.root / "data" / name
+                if variables.get(flag) and source.is_file():
+                    uploaded.append(self.upload(source, to))
+        return changes, uploaded
+
+    def destroy(self, purge: bool = False) -> list[dict[str, Any]]:
+        """Remove what apply deployed in the current environment. Pipelines that have run
+        and model versions are history and stay, unless ``purge``."""
+        from scoreline.deploy import plan
+
+        def planned(deployed: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+            return plan({}, deployed)
+
+        def remove(conn: Any, change: dict[str, Any]) -> None:
+            if change["kind"] == "pipeline":
+                if purge:
+                    self.store.purge_pipeline(conn, change["name"])
+                else:
+                    self.store.drop_unused_pipeline(conn, change["name"])
+            elif change["kind"] == "model_group" and purge:
+                self.store.models.purge_group(conn, change["name"])
+
+        return self.store.deployments.change(
+            self.project.env_name, current_user(), planned, remove, DetailType.DEPLOYMENT_DESTROYED
+        )
 
     # --- serve ---------------------------------------------------------------------------
 
@@ -266,7 +391,7 @@ class Client:
         from scoreline.events.rules import load_notify_patterns
 
         variables = self.project.variables()
-        patterns = load_notify_patterns(self.project.settings.rules, variables)
+        patterns = load_notify_patterns(self.rules(), variables)
         settings = self.project.settings.notifications
         return Notifier(self.store, settings, variables, self._tail, patterns)
 

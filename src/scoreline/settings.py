@@ -13,34 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scoreline.environments import DEFAULT_ENV, Environment, load_environment
 from scoreline.errors import ConfigError
 from scoreline.yaml12 import load_yaml
 
 PROJECT_FILE = "scoreline.yaml"
 STATE_DIR = ".scoreline"
-ENVS_DIR = "envs"
-DEFAULT_ENV = "dev"
-
-VARIABLE_DEFAULTS: dict[str, Any] = {
-    "bucket_name": ".scoreline/bucket",
-    "bucket_prefix": "pipeline_shared/batch-scoring",
-    "bucket_train_prefix": "training/data/raw",
-    "bucket_inf_prefix": "batch-scoring/data/raw",
-    "bucket_ground_truth_prefix": "batch-scoring/data/ground-truth",
-    "custom_notification_config": [],
-    "email_recipient": [],
-    "pipeline_inf": "InferencePipeline",
-    "pipeline_train": "TrainingPipeline",
-    "pipeline_trainwhpo": "TrainingWHPOPipeline",
-    "recreate_pipelines": True,
-    "model_package_group_name": "poc-mpg",
-    "accuracy_mse_threshold": 10.0,
-    "upload_training_data": True,
-    "upload_inference_data": False,
-    "user_id": "",
-    "kms_key": "",
-}
-"""Environment variables of DESIGN §4: the reference's names and defaults."""
 
 
 class ExecutorSettings(BaseModel):
@@ -200,24 +178,14 @@ class Project:
         """The environment whose variables apply: ``$SCORELINE_ENV``, else ``dev``."""
         return os.environ.get("SCORELINE_ENV") or DEFAULT_ENV
 
+    def environment(self, env: str | None = None) -> Environment:
+        """The variables of ``env`` (default: the current one) and where each came from;
+        naming an environment that has no file is an error."""
+        return load_environment(self.root, env or self.env_name, required=env is not None)
+
     def variables(self, env: str | None = None) -> dict[str, Any]:
-        """Variables for ``env``: built-in defaults, then ``envs/<env>.yaml`` when present."""
-        name = env or self.env_name
-        path = self.root / ENVS_DIR / f"{name}.yaml"
-        values = dict(VARIABLE_DEFAULTS)
-        if not path.is_file():
-            if env is not None:
-                raise ConfigError(
-                    f"no environment file for '{name}'",
-                    where=str(path.parent),
-                    hint=f"create {path.name}",
-                )
-            return values
-        raw: Any = load_yaml(path) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError("expected a mapping of variable names to values", where=str(path))
-        values.update(raw)
-        return values
+        """Variables for ``env``: built-in defaults, then its environment file."""
+        return self.environment(env).values()
 
     def pipeline_files(self) -> list[Path]:
         files: list[Path] = []

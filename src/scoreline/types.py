@@ -81,6 +81,8 @@ class DetailType(StrEnum):
     MODEL_QUALITY_VIOLATION = "Model Quality Violation"
     RULE_DECISION = "Rule Decision"
     SCHEDULED = "Scheduled Event"
+    DEPLOYMENT_APPLIED = "Deployment Applied"
+    DEPLOYMENT_DESTROYED = "Deployment Destroyed"
 
 
 EVENT_SOURCE = "scoreline"

@@ -13,6 +13,7 @@ import typer
 
 from scoreline import __version__
 from scoreline.cli import render
+from scoreline.cli.deploy import apply, config_app, destroy, plan, use_env
 from scoreline.cli.executions import app as executions_app
 from scoreline.cli.executions import print_execution
 from scoreline.cli.listing import events_app, pipelines_app
@@ -34,6 +35,10 @@ app.add_typer(events_app, name="events")
 app.add_typer(models_app, name="models")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(config_app, name="config")
+app.command()(plan)
+app.command()(apply)
+app.command()(destroy)
 app.command()(serve)
 app.command()(upload)
 
@@ -54,6 +59,12 @@ def root(
             help="Project folder (default: found from the current folder upwards).",
         ),
     ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env", "-e", envvar="SCORELINE_ENV", help="Environment (envs/NAME.*); default dev."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
@@ -61,6 +72,7 @@ def root(
 ) -> None:
     options.project = project
     options.verbose = verbose
+    use_env(env)
 
 
 @app.command()

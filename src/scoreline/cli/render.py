@@ -36,6 +36,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def json_value(value: Any) -> str:
+    """A value as compact JSON (lists and objects stay readable in a table)."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
 def status(value: str | None) -> str:
     if not value:
         return ""

@@ -52,7 +52,9 @@ def upload(
     ] = None,
 ) -> None:
     """Put FILE where the data-arrival triggers watch (the bucket or folder of the env)."""
-    render.console.print(f"Uploaded {file} to {client().upload(file, to, env)}", highlight=False)
+    render.console.print(
+        f"Uploaded {file} to {client().upload(file, to, env)}", highlight=False, soft_wrap=True
+    )
 
 
 @notifications_app.command("list")

@@ -212,6 +212,13 @@ class ModelRegistryStore:
             keys = conn.execute(query).all()
             return [self._get(conn, g, v) for g, v in keys]
 
+    @staticmethod
+    def purge_group(conn: sa.Connection, group: str) -> None:
+        """Delete a model package group with every version, approval and alias."""
+        for table in (t.model_aliases, t.model_approvals, t.model_versions):
+            conn.execute(table.delete().where(table.c.group_name == group))
+        conn.execute(t.model_package_groups.delete().where(t.model_package_groups.c.name == group))
+
     def _get(self, conn: sa.Connection, group: str, version: int) -> ModelVersionRecord:
         row = conn.execute(
             sa.select(t.model_versions).where(

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from scoreline.errors import NotFoundError, StateError
 from scoreline.store import tables as t
 from scoreline.store.deliveries import DeliveryStore
+from scoreline.store.deployments import DeploymentStore
 from scoreline.store.migrate import ensure_schema
 from scoreline.store.monitoring import MonitoringStore
 from scoreline.store.records import (
@@ -77,6 +78,7 @@ class MetadataStore:
         self.monitoring = MonitoringStore(self)
         self.sources = SourceStore(self)
         self.deliveries = DeliveryStore(self)
+        self.deployments = DeploymentStore(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -89,45 +91,74 @@ class MetadataStore:
     # --- pipelines -----------------------------------------------------------------------
 
     def register_pipeline(
-        self, definition: dict[str, Any], actor: str
+        self, definition: dict[str, Any], actor: str, conn: sa.Connection | None = None
     ) -> tuple[PipelineVersionRecord, bool]:
-        """Store ``definition`` as a new version unless it equals the latest one.
-        Returns the version and whether it was created."""
+        """Store ``definition`` as a new version unless it equals the latest one (inside
+        ``conn``'s transaction when given). Returns the version and whether it was created."""
+        if conn is not None:
+            return self._register(conn, definition, actor)
+        with self._tx() as own:
+            return self._register(own, definition, actor)
+
+    def _register(
+        self, conn: sa.Connection, definition: dict[str, Any], actor: str
+    ) -> tuple[PipelineVersionRecord, bool]:
         name = definition["name"]
         digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode("utf-8")).hexdigest()
         now = utcnow()
-        with self._tx() as conn:
-            row = conn.execute(
-                sa.select(t.pipelines).where(t.pipelines.c.name == name)
-            ).one_or_none()
-            if row is not None:
-                latest = self._version(conn, name, row.latest_version)
-                if latest.definition_sha256 == digest:
-                    return latest, False
-                version = row.latest_version + 1
-                conn.execute(
-                    t.pipelines.update()
-                    .where(t.pipelines.c.name == name)
-                    .values(latest_version=version, updated_at=now)
-                )
-            else:
-                version = 1
-                conn.execute(
-                    t.pipelines.insert().values(
-                        name=name, latest_version=1, created_at=now, updated_at=now
-                    )
-                )
+        row = conn.execute(sa.select(t.pipelines).where(t.pipelines.c.name == name)).one_or_none()
+        if row is not None:
+            latest = self._version(conn, name, row.latest_version)
+            if latest.definition_sha256 == digest:
+                return latest, False
+            version = row.latest_version + 1
             conn.execute(
-                t.pipeline_versions.insert().values(
-                    pipeline_name=name,
-                    version=version,
-                    definition=definition,
-                    definition_sha256=digest,
-                    created_at=now,
-                    created_by=actor,
+                t.pipelines.update()
+                .where(t.pipelines.c.name == name)
+                .values(latest_version=version, updated_at=now)
+            )
+        else:
+            version = 1
+            conn.execute(
+                t.pipelines.insert().values(
+                    name=name, latest_version=1, created_at=now, updated_at=now
                 )
             )
-            return self._version(conn, name, version), True
+        conn.execute(
+            t.pipeline_versions.insert().values(
+                pipeline_name=name,
+                version=version,
+                definition=definition,
+                definition_sha256=digest,
+                created_at=now,
+                created_by=actor,
+            )
+        )
+        return self._version(conn, name, version), True
+
+    def drop_unused_pipeline(self, conn: sa.Connection, name: str) -> bool:
+        """Delete a pipeline and its versions if no execution ever ran it."""
+        used = conn.execute(
+            sa.select(t.executions.c.id).where(t.executions.c.pipeline_name == name).limit(1)
+        ).first()
+        if used is not None:
+            return False
+        conn.execute(
+            t.pipeline_versions.delete().where(t.pipeline_versions.c.pipeline_name == name)
+        )
+        conn.execute(t.pipelines.delete().where(t.pipelines.c.name == name))
+        return True
+
+    def purge_pipeline(self, conn: sa.Connection, name: str) -> None:
+        """Delete a pipeline with its executions, steps and monitoring records (events, the
+        audit log, are kept)."""
+        ids = sa.select(t.executions.c.id).where(t.executions.c.pipeline_name == name)
+        conn.execute(
+            t.monitoring_results.delete().where(t.monitoring_results.c.execution_id.in_(ids))
+        )
+        conn.execute(t.step_executions.delete().where(t.step_executions.c.execution_id.in_(ids)))
+        conn.execute(t.executions.delete().where(t.executions.c.pipeline_name == name))
+        self.drop_unused_pipeline(conn, name)
 
     def get_pipeline_version(self, name: str, version: int | None = None) -> PipelineVersionRecord:
         with self.engine.connect() as conn:

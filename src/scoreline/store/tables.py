@@ -243,3 +243,14 @@ deliveries = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.UniqueConstraint("event_seq", "target", name="uq_delivery_per_target"),
 )
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("env", sa.String(80), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+    sa.Column("applied_by", sa.String(200), nullable=False),
+)
