@@ -31,8 +31,8 @@ EVIDENTLY_PINS = ("evidently==0.7.23", "pandas==2.2.3")
 SIZES = (1_000_000, 10_000_000)
 
 SCORELINE = """
-from scoreline.data.io import use_jemalloc
-from scoreline.monitoring.dataset import load_json_object, profile_data, write_check
+from scoreline.data.io import load_json_object, use_jemalloc
+from scoreline.monitoring.dataset import profile_data, write_check
 use_jemalloc()  # as the quality_check step and `scoreline monitoring check` do
 work = Path(sys.argv[1])
 statistics = load_json_object(work / "baseline" / "statistics.json")

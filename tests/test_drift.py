@@ -16,11 +16,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from scoreline.data.io import TableSpec, read_table
+from scoreline.data.io import TableSpec, load_json_object, read_table
 from scoreline.examples import ABALONE_COLUMNS
 from scoreline.monitoring.checks import check_data_quality
 from scoreline.monitoring.constraints import read_constraints
-from scoreline.monitoring.dataset import load_json_object, profile_data, write_baseline
+from scoreline.monitoring.dataset import profile_data, write_baseline
 from scoreline.monitoring.statistics import profile
 from tests.conftest import ProjectDir
 

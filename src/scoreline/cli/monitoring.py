@@ -70,9 +70,9 @@ def check(
     as_json: JsonFlag = False,
 ) -> None:
     """Check DATA against a baseline; writes statistics.json and constraint_violations.json."""
-    from scoreline.data.io import use_jemalloc
+    from scoreline.data.io import load_json_object, use_jemalloc
     from scoreline.errors import ParameterError
-    from scoreline.monitoring.dataset import load_json_object, profile_data, write_check
+    from scoreline.monitoring.dataset import profile_data, write_check
 
     use_jemalloc()
     if baseline is not None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,19 @@ def use_jemalloc() -> None:
     the default mimalloc (about 40 MiB less at the same speed). Kept as is when unavailable."""
     with contextlib.suppress(pa.ArrowNotImplementedError, NotImplementedError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
+def load_json_object(path: Path, what: str = "file") -> dict[str, Any]:
+    """A JSON file holding an object; a missing file or bad JSON is a one-line error."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{what} not found", where=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg}, line {exc.lineno})", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise DataError("expected a JSON object", where=str(path))
+    return data
 
 
 def data_files(path: Path) -> list[Path]:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scoreline.data.io import ColumnKind, TableSpec
+from scoreline.data.io import ColumnKind, TableSpec, load_json_object
 from scoreline.errors import DataError
 
 FORMAT = "scoreline.preprocessing/v1"
@@ -241,10 +241,4 @@ class Preprocessor:
         """From a ``preprocessing.json`` file or a folder holding one."""
         if path.is_dir():
             path = path / FILE_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError("preprocessing file not found", where=str(path)) from None
-        except json.JSONDecodeError as exc:
-            raise DataError(f"not valid JSON ({exc.msg})", where=str(path)) from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(load_json_object(path, "preprocessing file"), str(path))

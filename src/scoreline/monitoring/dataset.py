@@ -27,19 +27,6 @@ from scoreline.monitoring.constraints import Constraints, read_constraints, sugg
 from scoreline.monitoring.statistics import DatasetProfile
 
 
-def load_json_object(path: Path) -> dict[str, Any]:
-    """A JSON file holding an object (``statistics.json``, ``constraints.json``)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("file not found", where=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg}, line {exc.lineno})", where=str(path)) from None
-    if not isinstance(data, dict):
-        raise DataError("expected a JSON object", where=str(path))
-    return data
-
-
 def dataset_columns(
     files: list[Path],
     header: bool,

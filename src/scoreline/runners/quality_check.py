@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scoreline.data.io import load_json_object
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import (
-    load_json_object,
     profile_data,
     write_baseline,
     write_check,

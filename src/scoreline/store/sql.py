@@ -567,16 +567,13 @@ class MetadataStore:
         }
         self._append(conn, DetailType.EXECUTION_STATUS.value, detail, [arn])
 
-    def _emitted_event(
-        self, conn: sa.Connection, record: StepRecord, detail_type: str, detail: dict[str, Any]
-    ) -> None:
-        """An event a step emitted, stamped with where it came from."""
+    def _step_source(self, conn: sa.Connection, record: StepRecord) -> tuple[dict[str, Any], str]:
+        """The fields naming a step in an event's detail, and the pipeline's ARN."""
         pipeline_name = conn.execute(
             sa.select(t.executions.c.pipeline_name).where(t.executions.c.id == record.execution_id)
         ).scalar_one()
         arn = pipeline_arn(pipeline_name)
-        stamped = {
-            **detail,
+        fields = {
             "pipelineName": pipeline_name,
             "pipelineArn": arn,
             "pipelineExecutionId": record.execution_id,
@@ -584,20 +581,19 @@ class MetadataStore:
             "stepName": record.step_name,
             "stepType": record.step_kind,
         }
-        self._append(conn, detail_type, stamped, [arn])
+        return fields, arn
+
+    def _emitted_event(
+        self, conn: sa.Connection, record: StepRecord, detail_type: str, detail: dict[str, Any]
+    ) -> None:
+        """An event a step emitted, stamped with where it came from."""
+        fields, arn = self._step_source(conn, record)
+        self._append(conn, detail_type, {**detail, **fields}, [arn])
 
     def _step_event(self, conn: sa.Connection, record: StepRecord, previous: str | None) -> None:
-        pipeline_name = conn.execute(
-            sa.select(t.executions.c.pipeline_name).where(t.executions.c.id == record.execution_id)
-        ).scalar_one()
-        arn = pipeline_arn(pipeline_name)
+        fields, arn = self._step_source(conn, record)
         detail = {
-            "pipelineName": pipeline_name,
-            "pipelineArn": arn,
-            "pipelineExecutionId": record.execution_id,
-            "pipelineExecutionArn": f"{arn}/execution/{record.execution_id}",
-            "stepName": record.step_name,
-            "stepType": record.step_kind,
+            **fields,
             "attempt": record.attempt,
             "previousStepStatus": previous,
             "currentStepStatus": record.status,
