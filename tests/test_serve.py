@@ -123,6 +123,8 @@ class Serve:
                 "serve",
                 "--interval",
                 "0.3",
+                "--port",
+                str(free_port()),
             ],
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,

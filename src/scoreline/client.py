@@ -103,10 +103,13 @@ class Client:
         return self.store.models.get(group, version)
 
     def set_model_status(
-        self, group: str, version: int, status: str, comment: str = ""
+        self, group: str, version: int, status: str, comment: str = "", actor: str | None = None
     ) -> ModelVersionRecord:
-        """Approve or reject a version as the current user (audited, emitted as an event)."""
-        return self.store.models.set_status(group, version, status, current_user(), comment)
+        """Approve or reject a version as ``actor`` (default: the current user); audited and
+        emitted as an event."""
+        return self.store.models.set_status(
+            group, version, status, actor or current_user(), comment
+        )
 
     def set_model_alias(self, group: str, version: int, alias: str) -> ModelVersionRecord:
         return self.store.models.set_alias(group, alias, version, current_user())
@@ -174,6 +177,7 @@ class Client:
         *,
         wait: bool = False,
         client_request_token: str | None = None,
+        actor: str | None = None,
     ) -> ExecutionRecord:
         """Start an execution of the project's current definition of ``pipeline``. With
         ``wait`` it runs here and returns when it ends; otherwise a detached orchestrator
@@ -187,7 +191,7 @@ class Client:
         execution, created = self.store.create_execution(
             version,
             dict(values),
-            started_by=current_user(),
+            started_by=actor or current_user(),
             owner=orchestrator.owner if orchestrator else None,
             client_request_token=client_request_token,
         )

@@ -19,7 +19,7 @@ from scoreline.cli.executions import print_execution
 from scoreline.cli.listing import events_app, pipelines_app
 from scoreline.cli.models import app as models_app
 from scoreline.cli.monitoring import app as monitoring_app
-from scoreline.cli.serve import notifications_app, serve, upload
+from scoreline.cli.serve import notifications_app, serve, tokens_app, upload
 from scoreline.cli.state import client, options
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(config_app, name="config")
+app.add_typer(tokens_app, name="tokens")
 app.command()(plan)
 app.command()(apply)
 app.command()(destroy)

@@ -10,6 +10,7 @@ from scoreline.store.records import (
     PipelineRecord,
     PipelineVersionRecord,
     StepRecord,
+    TokenRecord,
 )
 from scoreline.store.sql import MetadataStore
 
@@ -24,4 +25,5 @@ __all__ = [
     "PipelineRecord",
     "PipelineVersionRecord",
     "StepRecord",
+    "TokenRecord",
 ]

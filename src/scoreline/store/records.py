@@ -189,3 +189,15 @@ class DeliveryRecord(_Record):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TokenRecord(_Record):
+    """An API token's identity and role (never the token itself)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None

@@ -38,6 +38,7 @@ from scoreline.store.registry import ModelRegistryStore
 from scoreline.store.rules import RuleStore
 from scoreline.store.sources import SourceStore
 from scoreline.store.tables import utcnow
+from scoreline.store.tokens import TokenStore
 from scoreline.types import EVENT_SOURCE, DetailType, ExecutionStatus, StepStatus
 
 
@@ -79,6 +80,7 @@ class MetadataStore:
         self.sources = SourceStore(self)
         self.deliveries = DeliveryStore(self)
         self.deployments = DeploymentStore(self)
+        self.tokens = TokenStore(self)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,349 @@
+"""The REST API: the client's operations over HTTP, with tokens, roles and an audit trail.
+
+Authentication is on as soon as one API token exists: every request then needs
+``Authorization: Bearer <token>``. Without tokens the server only runs bound to a loopback
+address, and requests act as the local admin. Roles: ``viewer`` reads; ``operator`` also
+starts, stops and retries executions; ``approver`` also approves and rejects models;
+``admin`` does everything, tokens included. Every write appends an "API Write" event with
+its actor, method, path and outcome. Errors have one JSON shape with a stable code.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as FastApiPath
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scoreline import __version__
+from scoreline.client import Client
+from scoreline.errors import (
+    ConfigError,
+    DataError,
+    DefinitionError,
+    NotFoundError,
+    ParameterError,
+    ScorelineError,
+    StateError,
+)
+
+MAX_INT = 2**31 - 1
+PERMISSIONS = {
+    "read": {"viewer", "operator", "approver", "admin"},
+    "run": {"operator", "admin"},
+    "approve": {"approver", "admin"},
+    "admin": {"admin"},
+}
+ERRORS: list[tuple[type[ScorelineError], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (ParameterError, 422, "invalid_parameter"),
+    (DataError, 422, "invalid_data"),
+    (StateError, 409, "conflict"),
+    (DefinitionError, 400, "invalid_definition"),
+    (ConfigError, 400, "invalid_configuration"),
+]
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request (e.g. a body that is not JSON)"},
+    401: {"description": "Missing or unknown token"},
+    403: {"description": "The token's role may not do this"},
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "status": status}}, status_code=status
+    )
+
+
+class Actor(BaseModel):
+    name: str
+    role: str
+
+
+class StartRequest(BaseModel):
+    pipeline: str = Field(min_length=1)
+    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    client_request_token: str | None = Field(default=None, max_length=128)
+
+
+class Decision(BaseModel):
+    comment: str = Field(default="", max_length=2000)
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    role: str
+
+
+def create_app(client: Client) -> FastAPI:
+    """The API over one project's client (shared by all requests)."""
+    app = FastAPI(
+        title="scoreline",
+        version=__version__,
+        description="Pipelines, executions, models, monitoring and events of one project.",
+    )
+
+    @app.exception_handler(ScorelineError)
+    async def scoreline_error(request: Request, exc: ScorelineError) -> JSONResponse:
+        for cls, status, code in ERRORS:
+            if isinstance(exc, cls):
+                return _error(status, code, exc.line())
+        return _error(400, "invalid_request", exc.line())
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, "invalid_request", f"{where}: {first.get('msg')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    def actor(request: Request) -> Actor:
+        header = request.headers.get("authorization", "")
+        if not client.store.tokens.any_active():
+            return Actor(name="local", role="admin")
+        scheme, _, secret = header.partition(" ")
+        token = (
+            client.store.tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+        )
+        if token is None:
+            raise ApiError(401, "unauthorized", "a valid API token is required")
+        return Actor(name=f"token:{token.name}", role=token.role)
+
+    def allowed(permission: str) -> Any:
+        def check(request: Request, who: Annotated[Actor, Depends(actor)]) -> Actor:
+            request.state.actor = who
+            if who.role not in PERMISSIONS[permission]:
+                raise ApiError(403, "forbidden", f"role '{who.role}' may not {permission}")
+            return who
+
+        return Depends(check)
+
+    @app.middleware("http")
+    async def audit(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            who = getattr(request.state, "actor", None)
+            client.store.append_event(
+                "API Write",
+                {
+                    "actor": who.name if who else "unauthenticated",
+                    "role": who.role if who else None,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                },
+                ["scoreline:api"],
+            )
+        return response
+
+    Reader = Annotated[Actor, allowed("read")]  # noqa: N806 - type aliases
+    Operator = Annotated[Actor, allowed("run")]  # noqa: N806
+    Approver = Annotated[Actor, allowed("approve")]  # noqa: N806
+    Admin = Annotated[Actor, allowed("admin")]  # noqa: N806
+    Limit = Annotated[int, Query(ge=1, le=1000)]  # noqa: N806
+    Version = Annotated[int, FastApiPath(ge=1, le=MAX_INT)]  # noqa: N806
+
+    @app.get("/api/v1/health", tags=["server"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/v1/whoami", tags=["server"], responses=ERROR_RESPONSES)
+    def whoami(who: Reader) -> Actor:
+        return who
+
+    @app.get("/api/v1/pipelines", tags=["pipelines"], responses=ERROR_RESPONSES)
+    def pipelines(who: Reader) -> list[dict[str, Any]]:
+        return client.pipelines()
+
+    @app.get(
+        "/api/v1/pipelines/{name}/versions/{version}",
+        tags=["pipelines"],
+        responses={**ERROR_RESPONSES, 404: {"description": "No such version"}},
+    )
+    def pipeline_version(name: str, version: Version, who: Reader) -> dict[str, Any]:
+        return client.store.get_pipeline_version(name, version).to_dict()
+
+    @app.get("/api/v1/executions", tags=["executions"], responses=ERROR_RESPONSES)
+    def executions(
+        who: Reader,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: Limit = 50,
+    ) -> list[dict[str, Any]]:
+        return [
+            e.to_dict() for e in client.executions(pipeline=pipeline, status=status, limit=limit)
+        ]
+
+    @app.post(
+        "/api/v1/executions",
+        status_code=201,
+        tags=["executions"],
+        responses={
+            **ERROR_RESPONSES,
+            404: {"description": "No such pipeline"},
+            422: {"description": "Invalid parameters"},
+        },
+    )
+    def start(body: StartRequest, who: Operator) -> dict[str, Any]:
+        execution = client.start(
+            body.pipeline,
+            {k: str(v) if not isinstance(v, str) else v for k, v in body.parameters.items()},
+            client_request_token=body.client_request_token,
+            actor=who.name,
+        )
+        return execution.to_dict()
+
+    @app.get(
+        "/api/v1/executions/{execution_id}",
+        tags=["executions"],
+        responses={**ERROR_RESPONSES, 404: {"description": "No such execution"}},
+    )
+    def execution(execution_id: str, who: Reader) -> dict[str, Any]:
+        record = client.execution(execution_id)
+        return {**record.to_dict(), "steps": [s.to_dict() for s in client.steps(execution_id)]}
+
+    @app.get(
+        "/api/v1/executions/{execution_id}/logs",
+        tags=["executions"],
+        responses={**ERROR_RESPONSES, 404: {"description": "No such execution"}},
+    )
+    def logs(execution_id: str, who: Reader, step: str | None = None) -> list[dict[str, Any]]:
+        client.execution(execution_id)
+        return [
+            {"step_name": log.step_name, "attempt": log.attempt, "text": log.text}
+            for log in client.logs(execution_id, step)
+        ]
+
+    @app.post(
+        "/api/v1/executions/{execution_id}/stop",
+        tags=["executions"],
+        responses={
+            **ERROR_RESPONSES,
+            404: {"description": "No such execution"},
+            409: {"description": "Already ended"},
+        },
+    )
+    def stop(execution_id: str, who: Operator) -> dict[str, Any]:
+        return client.stop(execution_id).to_dict()
+
+    @app.post(
+        "/api/v1/executions/{execution_id}/retry",
+        tags=["executions"],
+        responses={
+            **ERROR_RESPONSES,
+            404: {"description": "No such execution"},
+            409: {"description": "Not failed or stopped"},
+        },
+    )
+    def retry(execution_id: str, who: Operator) -> dict[str, Any]:
+        return client.retry(execution_id).to_dict()
+
+    @app.get("/api/v1/models", tags=["models"], responses=ERROR_RESPONSES)
+    def models(
+        who: Reader, group: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in client.models(group, status)]
+
+    @app.get(
+        "/api/v1/models/{group}/{version}",
+        tags=["models"],
+        responses={**ERROR_RESPONSES, 404: {"description": "No such version"}},
+    )
+    def model(group: str, version: Version, who: Reader) -> dict[str, Any]:
+        return client.model(group, version).to_dict()
+
+    def _decide(
+        group: str, version: int, status: str, body: Decision, who: Actor
+    ) -> dict[str, Any]:
+        return client.set_model_status(
+            group, version, status, body.comment, actor=who.name
+        ).to_dict()
+
+    decision_responses = {
+        **ERROR_RESPONSES,
+        404: {"description": "No such version"},
+        409: {"description": "Transition not allowed"},
+    }
+
+    @app.post(
+        "/api/v1/models/{group}/{version}/approve", tags=["models"], responses=decision_responses
+    )
+    def approve(group: str, version: Version, body: Decision, who: Approver) -> dict[str, Any]:
+        return _decide(group, version, "Approved", body, who)
+
+    @app.post(
+        "/api/v1/models/{group}/{version}/reject", tags=["models"], responses=decision_responses
+    )
+    def reject(group: str, version: Version, body: Decision, who: Approver) -> dict[str, Any]:
+        return _decide(group, version, "Rejected", body, who)
+
+    @app.get(
+        "/api/v1/monitoring/executions/{execution_id}",
+        tags=["monitoring"],
+        responses={**ERROR_RESPONSES, 404: {"description": "No such execution"}},
+    )
+    def monitoring(execution_id: str, who: Reader) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in client.monitoring_results(execution_id)]
+
+    @app.get("/api/v1/monitoring/history/{group}", tags=["monitoring"], responses=ERROR_RESPONSES)
+    def history(
+        group: str, who: Reader, check: str | None = None, limit: Limit = 50
+    ) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in client.monitoring_history(group, check, limit)]
+
+    @app.get("/api/v1/events", tags=["events"], responses=ERROR_RESPONSES)
+    def events(
+        who: Reader,
+        after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+        type: str | None = None,
+        execution: str | None = None,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        found = client.events(
+            execution_id=execution, detail_type=type, after_seq=after, limit=limit
+        )
+        return {
+            "events": [e.envelope() for e in found],
+            "next_after": found[-1].seq if len(found) == limit else None,
+        }
+
+    @app.get("/api/v1/notifications", tags=["events"], responses=ERROR_RESPONSES)
+    def notifications(
+        who: Reader, status: str | None = None, limit: Limit = 100
+    ) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in client.deliveries(status, limit)]
+
+    @app.get("/api/v1/tokens", tags=["tokens"], responses=ERROR_RESPONSES)
+    def tokens(who: Admin) -> list[dict[str, Any]]:
+        return [t.to_dict() for t in client.store.tokens.list()]
+
+    @app.post(
+        "/api/v1/tokens",
+        status_code=201,
+        tags=["tokens"],
+        responses={
+            **ERROR_RESPONSES,
+            409: {"description": "Name taken"},
+            422: {"description": "Invalid role or name"},
+        },
+    )
+    def create_token(body: TokenRequest, who: Admin) -> dict[str, Any]:
+        record, secret = client.store.tokens.create(body.name, body.role, who.name)
+        return {**record.to_dict(), "token": secret}
+
+    return app
