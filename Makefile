@@ -23,10 +23,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
 demo: $(VENV)/.runtime
 	$(BIN)/scoreline demo $(DEMO_DIR)
 
-# Node tools and rsync for the tests that run the generated CI templates.
+# Node tools and rsync for the tests that run the generated CI templates; Debian's chromium
+# for the browser tests (Playwright drives it; its own browser download is not used).
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 	@command -v rsync >/dev/null || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 	npm ci --prefix tools --no-audit --no-fund --silent
 	@touch $@
 

@@ -30,6 +30,9 @@ from scoreline.errors import (
 )
 
 MAX_INT = 2**31 - 1
+COOKIE = "scoreline_token"
+UI_HEADER = "x-scoreline-ui"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PERMISSIONS = {
     "read": {"viewer", "operator", "approver", "admin"},
     "run": {"operator", "admin"},
@@ -83,6 +86,21 @@ class TokenRequest(BaseModel):
     role: str
 
 
+def identify(client: Client, request: Request) -> Actor | None:
+    """Who is calling: a bearer token, or the web UI's cookie (whose writes must carry the
+    ``X-Scoreline-UI`` header, which other sites cannot add: no cross-site request forgery).
+    Without any token in the store, the local admin (loopback only, see ``serve``)."""
+    if not client.store.tokens.any_active():
+        return Actor(name="local", role="admin")
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        secret = request.cookies.get(COOKIE, "")
+        if secret and request.method not in SAFE_METHODS and not request.headers.get(UI_HEADER):
+            return None
+    token = client.store.tokens.authenticate(secret.strip()) if secret else None
+    return None if token is None else Actor(name=f"token:{token.name}", role=token.role)
+
+
 def create_app(client: Client) -> FastAPI:
     """The API over one project's client (shared by all requests)."""
     app = FastAPI(
@@ -113,16 +131,10 @@ def create_app(client: Client) -> FastAPI:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
     def actor(request: Request) -> Actor:
-        header = request.headers.get("authorization", "")
-        if not client.store.tokens.any_active():
-            return Actor(name="local", role="admin")
-        scheme, _, secret = header.partition(" ")
-        token = (
-            client.store.tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
-        )
-        if token is None:
+        who = identify(client, request)
+        if who is None:
             raise ApiError(401, "unauthorized", "a valid API token is required")
-        return Actor(name=f"token:{token.name}", role=token.role)
+        return who
 
     def allowed(permission: str) -> Any:
         def check(request: Request, who: Annotated[Actor, Depends(actor)]) -> Actor:
@@ -136,7 +148,7 @@ def create_app(client: Client) -> FastAPI:
     @app.middleware("http")
     async def audit(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in SAFE_METHODS:
             who = getattr(request.state, "actor", None)
             client.store.append_event(
                 "API Write",
@@ -346,4 +358,7 @@ def create_app(client: Client) -> FastAPI:
         record, secret = client.store.tokens.create(body.name, body.role, who.name)
         return {**record.to_dict(), "token": secret}
 
+    from scoreline.server.ui import mount_ui
+
+    mount_ui(app, client)
     return app
