@@ -3,6 +3,7 @@ shape, idempotent starts, pagination, the audit trail, and an OpenAPI fuzz run."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -231,3 +232,43 @@ def test_serving_beyond_loopback_needs_authentication(tmp_path: Path) -> None:
         "error: --host: refusing to serve the API on 0.0.0.0 without authentication "
         "(create a token first: scoreline tokens create --role admin --name NAME)"
     )
+
+
+def test_the_command_line_talks_to_the_server_when_scoreline_url_is_set(
+    server: Server, tokens: dict[str, str]
+) -> None:
+    def remote(token: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scoreline", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+            env={
+                **os.environ,
+                "SCORELINE_URL": server.url.removesuffix("/api/v1"),
+                "SCORELINE_TOKEN": token,
+            },
+        )
+
+    listed = remote(tokens["viewer"], "executions", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {e["pipeline_name"] for e in json.loads(listed.stdout)} >= {"TrainingPipeline"}
+    models = json.loads(remote(tokens["viewer"], "models", "list", "--json").stdout)
+    assert models[0]["group_name"] == "poc-mpg"
+    denied = remote(tokens["viewer"], "models", "reject", "poc-mpg", "1")
+    assert denied.returncode == 1
+    assert "role 'viewer' may not approve" in denied.stderr
+    events = remote(
+        tokens["viewer"], "events", "list", "--type", "API Write", "--limit", "1000", "--json"
+    )
+    assert {
+        "actor": "token:viewer-1",
+        "role": "viewer",
+        "method": "POST",
+        "path": "/api/v1/models/poc-mpg/1/reject",
+        "status": 403,
+    } in [e["detail"] for e in json.loads(events.stdout)]
+    local_only = remote(tokens["admin"], "plan")
+    assert local_only.returncode == 1
+    assert "works on a project directory, not through SCORELINE_URL" in local_only.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from scoreline.client import Client
@@ -20,7 +20,12 @@ options = Options()
 
 
 def client() -> Client:
-    """Open the project named by ``--project`` (or found from the current folder)."""
+    """Open the project named by ``--project`` (or found from the current folder), or,
+    with ``$SCORELINE_URL`` set, the server there (the same methods, over HTTP)."""
     from scoreline.client import Client
+    from scoreline.remote import RemoteClient
 
+    remote = RemoteClient.from_environment()
+    if remote is not None:
+        return cast("Client", remote)
     return Client.open(options.project)

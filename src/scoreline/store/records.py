@@ -31,6 +31,19 @@ class _Record:
             for f in dataclasses.fields(self)  # type: ignore[arg-type]
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """The record back from its ``to_dict`` shape (as the API returns it)."""
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            value = data.get(f.name)
+            if "datetime" in str(f.type) and isinstance(value, str):
+                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            elif "ApprovalRecord" in str(f.type) and isinstance(value, list):
+                value = [ApprovalRecord.from_dict(v) for v in value]
+            values[f.name] = value
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class PipelineRecord(_Record):
