@@ -18,6 +18,7 @@ from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 import yaml
@@ -113,6 +114,7 @@ class Serve:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
+        port = free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -124,13 +126,21 @@ class Serve:
                 "--interval",
                 "0.3",
                 "--port",
-                str(free_port()),
+                str(port),
             ],
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+        def ready() -> bool:
+            try:
+                return urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, 60, "serve to start")
 
     def kill(self) -> None:
         assert self.process is not None

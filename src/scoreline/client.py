@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine.orchestrator import Orchestrator
-from scoreline.engine.recovery import recover_lost_executions
+from scoreline.engine.recovery import STARTING, recover_lost_executions
 from scoreline.errors import DefinitionError, NotFoundError, ScorelineError, StateError
 from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
@@ -519,7 +519,7 @@ class Client:
         log_dir = self.project.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         with (log_dir / f"orchestrator-{execution_id}.log").open("ab") as log:
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -535,3 +535,4 @@ class Client:
                 start_new_session=True,
                 cwd=self.project.root,
             )
+        self.store.mark_starting(execution_id, f"{os.uname().nodename}:{process.pid}:{STARTING}")

@@ -36,6 +36,13 @@ def serve(
     (SIGTERM or Ctrl-C). Executions run in their own processes; restarting loses nothing."""
     from scoreline.errors import ConfigError
 
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    for sig in STOP_SIGNALS:  # at once: a stop that arrives while starting up is honoured
+        signal.signal(sig, _stop)
     c = client()
     if api and host not in LOOPBACK and not c.store.tokens.any_active():
         raise ConfigError(
@@ -43,7 +50,6 @@ def serve(
             where="--host",
             hint="create a token first: scoreline tokens create --role admin --name NAME",
         )
-    stop = threading.Event()
     settings = c.project.settings
     targets = [t.name for t in c.notifier().targets]
     render.console.print(
@@ -55,12 +61,6 @@ def serve(
         soft_wrap=True,
     )
     if not api:
-
-        def _stop(signum: int, _frame: object) -> None:
-            stop.set()
-
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, _stop)
         c.serve(stop, interval)
         render.console.print("Stopped.")
         return
@@ -80,6 +80,8 @@ def serve(
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    if stop.is_set():
+        return
     loop = threading.Thread(target=c.serve, args=(stop, interval), name="scoreline-serve")
     loop.start()
     try:

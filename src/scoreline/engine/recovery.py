@@ -22,6 +22,10 @@ from scoreline.types import ExecutionStatus, StepStatus
 LOST = "orchestrator lost"
 
 
+STARTING = "starting"
+"""The owner nonce of an execution whose detached orchestrator process is starting."""
+
+
 def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[ExecutionRecord]:
     """Close every lost execution; returns the ones closed."""
     closed = []
@@ -49,14 +53,19 @@ def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[
 
 
 def _is_lost(execution: ExecutionRecord, lease_seconds: float) -> bool:
+    host, _, rest = (execution.owner or "").partition(":")
+    pid, _, nonce = rest.partition(":")
+    local = host == os.uname().nodename and pid.isdigit()
+    if local and nonce == STARTING:
+        # A detached orchestrator still starting (on a busy machine that can take longer
+        # than the lease): lost only when its process is gone.
+        return not _pid_alive(int(pid))
     last_sign = execution.heartbeat_at or execution.created_at
     if utcnow() - last_sign > timedelta(seconds=lease_seconds):
         return True
     if not execution.owner:
         return False  # a detached orchestrator is still starting; the lease decides
-    host, _, rest = execution.owner.partition(":")
-    pid = rest.partition(":")[0]
-    return host == os.uname().nodename and pid.isdigit() and not _pid_alive(int(pid))
+    return local and not _pid_alive(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -294,7 +294,9 @@ class MetadataStore:
         """Make ``owner`` the orchestrator of an execution that has none."""
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
-            if current.owner not in (None, owner):
+            starting = (current.owner or "").rsplit(":", 1)
+            mine = len(starting) == 2 and owner.startswith(starting[0] + ":")
+            if current.owner not in (None, owner) and not (mine and starting[1] == "starting"):
                 raise StateError(
                     f"execution {execution_id} is already run by {current.owner}",
                     hint="wait for it, or stop it with `scoreline executions stop`",
@@ -305,6 +307,15 @@ class MetadataStore:
                 .values(owner=owner, heartbeat_at=utcnow())
             )
             return self._execution(conn, execution_id)
+
+    def mark_starting(self, execution_id: str, owner: str) -> None:
+        """Note the process that will claim an execution (unless it already has)."""
+        with self._tx() as conn:
+            conn.execute(
+                t.executions.update()
+                .where((t.executions.c.id == execution_id) & t.executions.c.owner.is_(None))
+                .values(owner=owner)
+            )
 
     def heartbeat(self, execution_id: str, owner: str) -> bool:
         """Renew the lease; returns whether a stop was requested."""
