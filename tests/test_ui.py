@@ -111,6 +111,14 @@ def test_sign_in_and_see_the_latest_execution_as_a_graph(
 ) -> None:
     session = Session(browser, server, demo["tokens"]["approver"])
     assert session.page.inner_text("#who") == "token:approver-ui (approver)"
+    assert "TrainingWHPOPipeline" in session.page.inner_text("#pipelines")
+    session.page.select_option("select[name=pipeline]", "InferencePipeline")
+    session.page.click("form.filters button")
+    session.page.wait_for_load_state("networkidle")
+    shown = session.page.locator("#executions tbody tr td:nth-child(2)").all_inner_texts()
+    assert shown
+    assert all(text.startswith("InferencePipeline") for text in shown)
+    session.goto("/ui/")
     session.page.click("#executions tbody tr:first-child a")
     session.page.wait_for_selector("#graph g.node")
     nodes = session.page.locator("#graph g.node")

@@ -273,12 +273,14 @@ def mount_ui(app: FastAPI, client: Client) -> None:
         if isinstance(who, RedirectResponse):
             return who
         rows = client.executions(pipeline=pipeline or None, status=status or None, limit=100)
+        pipelines = client.pipelines()
         return page(
             request,
             "executions.html",
             who,
             executions=rows,
-            pipelines=sorted(p["name"] for p in client.pipelines()),
+            pipeline_rows=pipelines,
+            pipelines=sorted(p["name"] for p in pipelines),
             statuses=[s.value for s in ExecutionStatus],
             pipeline=pipeline,
             status=status,
