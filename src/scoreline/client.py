@@ -243,7 +243,7 @@ class Client:
     def triggers(self) -> list[TriggerSettings]:
         """The data-arrival triggers in force: the deployed ones once the environment has
         been applied, else the project's, variables filled in."""
-        from scoreline.events.sources import filled
+        from scoreline.events.variables import filled
 
         deployed = self._deployed("trigger")
         if deployed is not None:
@@ -251,7 +251,8 @@ class Client:
         return filled(self.project.settings.triggers, self.project.variables(), "triggers")
 
     def schedules(self) -> list[ScheduleSettings]:
-        from scoreline.events.sources import check_schedule, filled
+        from scoreline.events.sources import check_schedule
+        from scoreline.events.variables import filled
 
         deployed = self._deployed("schedule")
         if deployed is not None:
@@ -281,7 +282,7 @@ class Client:
         """What the project declares for the current environment (DESIGN §9)."""
         import hashlib
 
-        from scoreline.events.sources import filled
+        from scoreline.events.variables import filled
 
         variables = self.project.variables()
         settings = self.project.settings

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scoreline.errors import ConfigError, DefinitionError, ScorelineError
+from scoreline.errors import ConfigError, ScorelineError
 from scoreline.events.patterns import matches, validate_pattern
+from scoreline.events.variables import fill
 from scoreline.pipeline.expressions import json_get
-from scoreline.pipeline.loader import substitute
 from scoreline.pipeline.steps import parse_duration
 from scoreline.settings import RuleSettings
 from scoreline.store import ExecutionRecord, MetadataStore
@@ -50,11 +50,7 @@ def load_rules(raw: list[RuleSettings], variables: Mapping[str, Any]) -> list[Ru
     rules = []
     for index, item in enumerate(raw):
         where = f"scoreline.yaml: rules[{index}]"
-        try:
-            filled = substitute(item.model_dump(mode="json"), variables, where)
-        except DefinitionError as exc:
-            raise ConfigError(exc.what, where=exc.where, hint=exc.hint) from None
-        settings = RuleSettings.model_validate(filled)
+        settings = fill(item, variables, where)
         validate_pattern(settings.pattern, f"{where}.pattern")
         if settings.guardrails.reset_pattern is not None:
             validate_pattern(settings.guardrails.reset_pattern, f"{where}.guardrails.reset_pattern")

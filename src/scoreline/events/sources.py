@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoreline.errors import ConfigError
-from scoreline.pipeline.loader import substitute
 from scoreline.settings import RuleSettings, ScheduleSettings, TriggerSettings
 from scoreline.store import MetadataStore
 from scoreline.store.records import EventRecord
@@ -22,21 +21,6 @@ from scoreline.types import DetailType
 IGNORED_SUFFIXES = (".part", ".partial", ".tmp")
 SCHEDULE_GRACE = timedelta(minutes=2)
 """A tick this recent is due now, not missed (serve polls every second or so)."""
-
-
-def filled(items: list[Any], variables: Mapping[str, Any], kind: str) -> list[Any]:
-    """Settings models with ``${name}`` variables filled in."""
-    out = []
-    for index, item in enumerate(items):
-        where = f"scoreline.yaml: {kind}[{index}]"
-        try:
-            data = substitute(item.model_dump(mode="json"), variables, where)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            raise ConfigError(str(exc), where=where) from None
-        out.append(type(item).model_validate(data))
-    return out
 
 
 # --- data arrival --------------------------------------------------------------------------
