@@ -106,12 +106,16 @@ class Webhook:
 
 
 class Serve:
-    """`scoreline serve` as a real subprocess."""
+    """`scoreline serve` as a real subprocess (killed at the end of the test whatever
+    happens, see the autouse fixture below)."""
+
+    running: list[Serve] = []
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root
         self.env = env
         self.process: subprocess.Popen[str] | None = None
+        Serve.running.append(self)
 
     def start(self) -> None:
         port = free_port()
@@ -153,6 +157,16 @@ class Serve:
         _, err = self.process.communicate(timeout=30)
         assert self.process.returncode == 0, err
         return err
+
+
+@pytest.fixture(autouse=True)
+def no_stray_serve() -> Iterator[None]:
+    yield
+    while Serve.running:
+        process = Serve.running.pop().process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -287,7 +301,9 @@ def test_fifty_files_start_fifty_executions_across_a_kill_and_restart(tmp_path: 
     assert len(executions) == 50
     inputs = sorted(Path(e.parameters["InputData"]).name for e in executions)
     assert inputs == [f"file-{i:02d}.csv" for i in range(50)]
-    assert {e.status for e in executions} == {"Succeeded"}
+    assert {e.status for e in executions} == {"Succeeded"}, [
+        (e.id, e.failure_reason) for e in executions if e.status != "Succeeded"
+    ]
 
 
 def test_a_cron_schedule_fires_at_its_times_under_a_given_clock(tmp_path: Path) -> None:

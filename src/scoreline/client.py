@@ -196,6 +196,14 @@ class Client:
             client_request_token=client_request_token,
         )
         if not created:
+            if (
+                orchestrator is None
+                and execution.owner is None
+                and execution.status == ExecutionStatus.EXECUTING.value
+            ):
+                # Created by a process that died before starting its orchestrator (a
+                # repeated start with the same token, e.g. a rule after a restart): run it.
+                self._spawn(execution.id)
             return execution
         if orchestrator is not None:
             return self._after(orchestrator.run(execution.id))
