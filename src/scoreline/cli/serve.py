@@ -44,6 +44,10 @@ def serve(
     for sig in STOP_SIGNALS:  # at once: a stop that arrives while starting up is honoured
         signal.signal(sig, _stop)
     c = client()
+    # A wrong trigger, schedule or rule is one line now, not a complaint every round.
+    c.triggers()
+    c.schedules()
+    c.process_rules()
     if api and host not in LOOPBACK and not c.store.tokens.any_active():
         raise ConfigError(
             f"refusing to serve the API on {host} without authentication",
