@@ -51,6 +51,7 @@ from scoreline.types import DetailType, ExecutionStatus
 
 if TYPE_CHECKING:
     from scoreline.events.notify import Notifier
+    from scoreline.events.rules import Rule
 
 
 def current_user() -> str:
@@ -237,16 +238,25 @@ class Client:
     def process_rules(self) -> int:
         """Decide every new event for every rule of ``scoreline.yaml``; returns how many
         executions the rules started. Safe to call from several processes at once."""
+        rules = self.event_rules()
+        if not rules:
+            return 0
+        from scoreline.events.rules import RuleProcessor
+
+        return RuleProcessor(self.store, rules, self._start_for_rule).process()
+
+    def event_rules(self) -> list[Rule]:
+        """The rules in force, checked: declared or deployed ones, and the implicit rules
+        of the triggers and schedules."""
         settings = self.project.settings
         if not (settings.rules or settings.triggers or settings.schedules):
-            return 0
-        from scoreline.events.rules import RuleProcessor, load_rules
+            return []
+        from scoreline.events.rules import load_rules
         from scoreline.events.sources import schedule_rule, trigger_rule
 
         implicit = [trigger_rule(t) for t in self.triggers()]
         implicit += [schedule_rule(s) for s in self.schedules()]
-        rules = load_rules([*self.rules(), *implicit], self.project.variables())
-        return RuleProcessor(self.store, rules, self._start_for_rule).process()
+        return load_rules([*self.rules(), *implicit], self.project.variables())
 
     def triggers(self) -> list[TriggerSettings]:
         """The data-arrival triggers in force: the deployed ones once the environment has

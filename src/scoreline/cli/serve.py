@@ -45,9 +45,7 @@ def serve(
         signal.signal(sig, _stop)
     c = client()
     # A wrong trigger, schedule or rule is one line now, not a complaint every round.
-    c.triggers()
-    c.schedules()
-    c.process_rules()
+    c.event_rules()
     if api and host not in LOOPBACK and not c.store.tokens.any_active():
         raise ConfigError(
             f"refusing to serve the API on {host} without authentication",
