@@ -144,7 +144,7 @@ class Serve:
             except OSError:
                 return False
 
-        wait_for(ready, 60, "serve to start")
+        wait_for(ready, 180, "serve to start")  # slow while 50 orchestrators start
 
     def kill(self) -> None:
         assert self.process is not None
