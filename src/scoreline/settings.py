@@ -28,6 +28,11 @@ class ExecutorSettings(BaseModel):
 
     kind: Literal["local"] = "local"
     max_workers: int = Field(default=4, ge=1, le=256)
+    mount_namespaces: Literal["auto", "off"] = Field(
+        default="auto",
+        description="auto: bind steps' container paths (/opt/ml/...) in a private mount "
+        "namespace; off: refuse such steps",
+    )
 
 
 class RuleTarget(BaseModel):

@@ -86,3 +86,9 @@ class DetailType(StrEnum):
 
 
 EVENT_SOURCE = "scoreline"
+
+
+def channel_env_name(name: str) -> str:
+    """The environment-variable form of an input or output name (``train-data`` →
+    ``TRAIN_DATA``), as in ``SCORELINE_INPUT_<NAME>`` and ``SM_CHANNEL_<NAME>``."""
+    return name.upper().replace("-", "_")

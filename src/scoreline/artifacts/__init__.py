@@ -1,5 +1,6 @@
 """The artifact store: bytes, written atomically, with sha256 recorded."""
 
+from scoreline.artifacts.archive import write_archive
 from scoreline.artifacts.store import (
     ArtifactStore,
     StoredFolder,
@@ -8,4 +9,11 @@ from scoreline.artifacts.store import (
     sha256_file,
 )
 
-__all__ = ["ArtifactStore", "StoredFolder", "StoredObject", "execution_key", "sha256_file"]
+__all__ = [
+    "ArtifactStore",
+    "StoredFolder",
+    "StoredObject",
+    "execution_key",
+    "sha256_file",
+    "write_archive",
+]

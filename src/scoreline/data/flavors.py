@@ -1,6 +1,8 @@
 """Model flavors: how a model folder is recognised, verified, loaded and asked to predict.
 
-Only formats that cannot run code on load are accepted (XGBoost JSON/UBJ); flavors are
+Built-in scoring loads only formats that cannot run code on load (XGBoost JSON/UBJ). The
+``sagemaker`` flavor is a ``model.tar.gz`` served by its own inference script (a batch
+transform ``entry_point``), accepted only from the project's own training steps. Flavors are
 pluggable by short name like every other kind (DESIGN §3 rule 4).
 """
 
@@ -16,7 +18,10 @@ import numpy as np
 
 from scoreline.errors import ArtifactError
 
-FLAVORS: dict[str, str] = {"xgboost": "scoreline.data.flavors:XGBoostModel"}
+FLAVORS: dict[str, str] = {
+    "xgboost": "scoreline.data.flavors:XGBoostModel",
+    "sagemaker": "scoreline.data.flavors:SageMakerModel",
+}
 
 
 class Model(Protocol):
@@ -116,3 +121,18 @@ class XGBoostModel:
             matrix, validate_features=False
         )
         return result
+
+
+class SageMakerModel:
+    """A SageMaker-style ``model.tar.gz``; its inference script loads and serves it."""
+
+    flavor = "sagemaker"
+    files = ("model.tar.gz",)
+
+    @classmethod
+    def load(cls, path: Path, threads: int) -> Model:
+        raise ArtifactError(
+            "a sagemaker-flavor model is served by its inference script",
+            where=str(path),
+            hint="give the batch_transform step an entry_point (the script with model_fn)",
+        )

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from scoreline.artifacts import ArtifactStore
-from scoreline.engine.tasks import Task, TaskResult
-from scoreline.errors import ConfigError, ScorelineError
+from scoreline.artifacts import ArtifactStore, write_archive
+from scoreline.engine import mounts
+from scoreline.engine.pyenvs import step_python
+from scoreline.engine.tasks import MODEL_ARCHIVE, STEP_PYTHON, STEP_PYTHON_ENV, Task, TaskResult
+from scoreline.errors import ConfigError, ScorelineError, StepError
 
 EXECUTORS: dict[str, str] = {"local": "scoreline.engine.executors:LocalExecutor"}
 
@@ -47,10 +49,14 @@ def executor_class(kind: str) -> type[Executor]:
 
 
 class LocalExecutor:
-    """Runs each task as a subprocess in its own process group on this machine."""
+    """Runs each task as a subprocess in its own process group on this machine.
 
-    def __init__(self, hostname: str = "") -> None:
+    ``mount_namespaces="off"`` refuses steps with container paths instead of binding them
+    in a private mount namespace (for machines or policies that do not allow namespaces)."""
+
+    def __init__(self, hostname: str = "", mount_namespaces: str = "auto") -> None:
         self.hostname = hostname or os.uname().nodename
+        self.mount_namespaces = mount_namespaces
 
     def run(
         self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
@@ -58,6 +64,11 @@ class LocalExecutor:
         work = Path(task.work_dir)
         log_path = work / "log.txt"
         artifacts = ArtifactStore(task.artifact_root)
+        try:
+            namespace = self._namespace(task)
+            python, python_record = step_python(task.python)
+        except ScorelineError as exc:
+            return TaskResult(outcome="failed", failure_reason=exc.line(), error_source="user")
         try:
             self._stage(task, artifacts)
         except ScorelineError as exc:
@@ -71,10 +82,17 @@ class LocalExecutor:
                 error_detail=traceback.format_exc(),
                 error_source="system",
             )
-        outcome, exit_code = self._execute(task, log_path, cancel, on_process)
+        command = [python if part == STEP_PYTHON else part for part in task.command]
+        if task.container_paths:
+            command = mounts.wrap(command, task.container_paths, namespace)
+        outcome, exit_code = self._execute(
+            task, command, {STEP_PYTHON_ENV: python}, log_path, cancel, on_process
+        )
         log_uri = self._store_log(artifacts, task, log_path)
         tail = _tail(log_path)
         metadata = _read_metadata(work / METADATA_FILE)
+        if task.python:
+            metadata["pythonEnvironment"] = python_record
         if outcome == "stopped":
             return TaskResult(
                 outcome="stopped",
@@ -100,6 +118,8 @@ class LocalExecutor:
                 metadata=metadata,
             )
         try:
+            for name in task.archive_outputs:
+                write_archive(work / "output" / name, MODEL_ARCHIVE)
             outputs = {
                 name: artifacts.commit_folder(work / "output" / name, key).to_dict()
                 for name, key in task.outputs.items()
@@ -121,6 +141,27 @@ class LocalExecutor:
             metadata=metadata,
         )
 
+    def _namespace(self, task: Task) -> list[str]:
+        """The ``unshare`` prefix for a task with container paths (fails before it runs)."""
+        if not task.container_paths:
+            return []
+        paths = ", ".join(sorted(task.container_paths))
+        if self.mount_namespaces == "off":
+            raise StepError(
+                f"the script uses container paths ({paths}) but mount namespaces are off",
+                hint="set executor.mount_namespaces: auto in scoreline.yaml, or have the "
+                "script read SCORELINE_INPUT_<NAME> / SCORELINE_OUTPUT_<NAME> instead",
+            )
+        prefix, reason = mounts.namespace_command()
+        if prefix is None:
+            raise StepError(
+                f"the script uses container paths ({paths}) but {reason}",
+                hint="on Linux, install util-linux and run as root or allow unprivileged user "
+                "namespaces (sysctl kernel.unprivileged_userns_clone=1), or have the script "
+                "read SCORELINE_INPUT_<NAME> / SCORELINE_OUTPUT_<NAME> instead",
+            )
+        return prefix
+
     def _stage(self, task: Task, artifacts: ArtifactStore) -> None:
         work = Path(task.work_dir)
         for name, uri in task.inputs.items():
@@ -131,6 +172,8 @@ class LocalExecutor:
     def _execute(
         self,
         task: Task,
+        command: list[str],
+        extra_env: dict[str, str],
         log_path: Path,
         cancel: threading.Event,
         on_process: Callable[[str], None],
@@ -138,13 +181,14 @@ class LocalExecutor:
         env = {
             **os.environ,
             **task.environment,
+            **extra_env,
             "SCORELINE_STEP_TOKEN": task.token,
             "PYTHONUNBUFFERED": "1",
         }
         deadline = time.monotonic() + task.timeout_seconds if task.timeout_seconds else None
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                task.command,
+                command,
                 cwd=task.cwd,
                 env=env,
                 stdout=log,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,11 +17,24 @@ from typing import Any, Protocol
 from scoreline.artifacts import execution_key, sha256_file
 from scoreline.engine.context import ExecutionContext
 from scoreline.engine.executors import METADATA_FILE
-from scoreline.engine.tasks import Task, hyperparameter_arguments, training_environment
+from scoreline.engine.tasks import (
+    STEP_PYTHON,
+    Task,
+    hyperparameter_arguments,
+    training_environment,
+)
 from scoreline.errors import StepError
 from scoreline.pipeline.conditions import check, describe
 from scoreline.pipeline.expressions import evaluate
-from scoreline.pipeline.steps import ConditionStep, FailStep, ScriptStep, StepBase, TrainingStep
+from scoreline.pipeline.steps import (
+    ConditionStep,
+    FailStep,
+    PythonEnvironment,
+    ScriptStep,
+    StepBase,
+    TrainingStep,
+)
+from scoreline.types import channel_env_name
 
 HANDLERS: dict[str, str] = {
     "processing": "scoreline.engine.handlers:ScriptHandler",
@@ -71,10 +83,6 @@ def handler_for(step: StepBase) -> TaskHandler | InlineHandler:
     return getattr(importlib.import_module(module), attr)()  # type: ignore[no-any-return]
 
 
-def _env_name(name: str) -> str:
-    return name.upper()
-
-
 def text(value: Any) -> str:
     """A resolved value as a command-line or environment string."""
     if isinstance(value, bool):
@@ -109,9 +117,9 @@ def base_environment(
         "SCORELINE_METADATA_FILE": str(work_dir / METADATA_FILE),
     }
     for name in inputs:
-        env[f"SCORELINE_INPUT_{_env_name(name)}"] = str(work_dir / "input" / name)
+        env[f"SCORELINE_INPUT_{channel_env_name(name)}"] = str(work_dir / "input" / name)
     for name in step.declared_outputs():
-        env[f"SCORELINE_OUTPUT_{_env_name(name)}"] = str(work_dir / "output" / name)
+        env[f"SCORELINE_OUTPUT_{channel_env_name(name)}"] = str(work_dir / "output" / name)
     return env
 
 
@@ -124,8 +132,10 @@ def new_task(
     environment: dict[str, str],
     inputs: dict[str, str],
     timeout_seconds: float | None,
+    **extra: Any,
 ) -> Task:
-    """A task whose declared outputs are committed under the execution's own prefix."""
+    """A task whose declared outputs are committed under the execution's own prefix;
+    ``extra`` sets the optional :class:`Task` fields."""
     return Task(
         execution_id=ctx.execution.id,
         step_name=step.name,
@@ -143,7 +153,28 @@ def new_task(
         log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
         timeout_seconds=timeout_seconds,
         token=f"{ctx.execution.id}/{step.name}/{attempt}",
+        **extra,
     )
+
+
+def python_spec(
+    python: PythonEnvironment | None, ctx: ExecutionContext, step: StepBase
+) -> dict[str, str]:
+    """A step's Python environment for the executor; a requirements file must exist."""
+    if python is None:
+        return {}
+    if python.interpreter is not None:
+        return {"interpreter": python.interpreter}
+    assert python.requirements is not None
+    path = project_file(python.requirements, "requirements file", ctx, step)
+    return {"requirements": str(path), "label": python.requirements}
+
+
+def python_cache_material(spec: dict[str, str]) -> dict[str, str]:
+    """What identifies a Python environment: the interpreter, or the requirements' content."""
+    if "requirements" in spec:
+        return {"requirements_sha256": sha256_file(Path(spec["requirements"]))}
+    return dict(spec)
 
 
 class ScriptHandler:
@@ -158,8 +189,26 @@ class ScriptHandler:
         env.update({k: text(v) for k, v in evaluate(step.environment, ctx).items()})
         env.update(self.extra_environment(step, ctx, work_dir))
         args = [text(a) for a in evaluate(step.arguments, ctx)] + self.extra_arguments(step, ctx)
-        command = [sys.executable, str(script), *args]
-        return new_task(step, ctx, attempt, work_dir, command, env, inputs, step.timeout_seconds)
+        command = [STEP_PYTHON, str(script), *args]
+        folders = {
+            **{name: work_dir / "input" / name for name in step.inputs},
+            **{name: work_dir / "output" / name for name in step.declared_outputs()},
+        }
+        return new_task(
+            step,
+            ctx,
+            attempt,
+            work_dir,
+            command,
+            env,
+            inputs,
+            step.timeout_seconds,
+            python=python_spec(step.python, ctx, step),
+            container_paths={
+                path: str(folders[name]) for name, path in step.container_paths.items()
+            },
+            archive_outputs=self.archive_outputs(step),
+        )
 
     def cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
         """Everything that determines the step's result: script and input content, and the
@@ -174,8 +223,13 @@ class ScriptHandler:
             "outputs": sorted(step.declared_outputs()),
             "arguments": evaluate(step.arguments, ctx),
             "environment": evaluate(step.environment, ctx),
+            "python": python_cache_material(python_spec(step.python, ctx, step)),
+            "container_paths": step.container_paths,
             **self.extra_cache_material(step, ctx),
         }
+
+    def archive_outputs(self, step: ScriptStep) -> tuple[str, ...]:
+        return ()
 
     def extra_environment(
         self, step: ScriptStep, ctx: ExecutionContext, work_dir: Path
@@ -194,10 +248,15 @@ class ScriptHandler:
 
 def script_path(step: ScriptStep, ctx: ExecutionContext) -> Path:
     """The step's script, which must exist inside the project."""
-    path = (ctx.project_root / step.script).resolve()
+    return project_file(step.script, "script", ctx, step)
+
+
+def project_file(relative: str, what: str, ctx: ExecutionContext, step: StepBase) -> Path:
+    """A file a step names relative to the project root, which must exist."""
+    path = (ctx.project_root / relative).resolve()
     if not path.is_file():
         raise StepError(
-            f"script '{step.script}' not found",
+            f"{what} '{relative}' not found",
             where=f"step '{step.name}'",
             hint=f"paths are relative to the project root {ctx.project_root}",
         )
@@ -223,7 +282,14 @@ class TrainingHandler(ScriptHandler):
         )
 
     def extra_cache_material(self, step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:
-        return {"hyperparameters": _hyperparameters(step, ctx)}
+        return {
+            "hyperparameters": _hyperparameters(step, ctx),
+            "archive": self.archive_outputs(step),
+        }
+
+    def archive_outputs(self, step: ScriptStep) -> tuple[str, ...]:
+        assert isinstance(step, TrainingStep)
+        return ("model",) if step.model_archive else ()
 
 
 def _hyperparameters(step: ScriptStep, ctx: ExecutionContext) -> dict[str, Any]:

@@ -4,6 +4,7 @@ configuration in ``SCORELINE_TASK_CONFIG``; the runner never sees the metadata s
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,14 +16,19 @@ from scoreline.engine.handlers import (
     base_environment,
     input_uri,
     new_task,
+    project_file,
+    python_cache_material,
+    python_spec,
     script_path,
     text,
 )
-from scoreline.engine.tasks import TASK_CONFIG_ENV, Task
+from scoreline.engine.tasks import MODEL_ARCHIVE, STEP_PYTHON, TASK_CONFIG_ENV, Task
 from scoreline.errors import StepError
 from scoreline.pipeline.expressions import ExecutionOutput, StepOutput, Value, evaluate
 from scoreline.pipeline.ml_steps import BatchTransformStep, QualityCheckStep, TuningStep
 from scoreline.pipeline.steps import StepBase
+
+SAGEMAKER_FLAVOR = "sagemaker"
 
 
 class _BuiltinHandler:
@@ -36,12 +42,28 @@ class _BuiltinHandler:
     def config(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]:
         raise NotImplementedError
 
+    def command(self, step: Any, ctx: ExecutionContext) -> list[str]:
+        return [sys.executable, "-m", f"scoreline.runners.{self.runner}"]
+
+    def task_fields(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]:
+        """Optional :class:`Task` fields (the step's Python, archived outputs)."""
+        return {}
+
     def build_task(self, step: Any, ctx: ExecutionContext, attempt: int, work_dir: Path) -> Task:
         inputs = self._input_uris(step, ctx)
         env = base_environment(step, ctx, attempt, work_dir, inputs)
         env[TASK_CONFIG_ENV] = json.dumps(self.config(step, ctx), sort_keys=True)
-        command = [sys.executable, "-m", f"scoreline.runners.{self.runner}"]
-        return new_task(step, ctx, attempt, work_dir, command, env, inputs, step.timeout_seconds)
+        return new_task(
+            step,
+            ctx,
+            attempt,
+            work_dir,
+            self.command(step, ctx),
+            env,
+            inputs,
+            step.timeout_seconds,
+            **self.task_fields(step, ctx),
+        )
 
     def cache_material(self, step: Any, ctx: ExecutionContext) -> dict[str, Any]:
         from scoreline import __version__
@@ -138,7 +160,20 @@ class BatchTransformHandler(_BuiltinHandler):
             inputs["preprocessing"] = step.preprocessing
         return inputs
 
+    def command(self, step: BatchTransformStep, ctx: ExecutionContext) -> list[str]:
+        if step.entry_point is None:
+            return super().command(step, ctx)
+        spec = importlib.util.find_spec("scoreline.runners.sagemaker_host")
+        assert spec is not None
+        assert spec.origin is not None
+        return [STEP_PYTHON, spec.origin]
+
+    def task_fields(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
+        return {"python": python_spec(step.python, ctx, step)}
+
     def config(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
+        if step.entry_point is not None:
+            return self._handler_config(step, ctx)
         expected = None
         if isinstance(step.model, StepOutput):
             record = ctx.steps.get(step.model.step)
@@ -154,6 +189,57 @@ class BatchTransformHandler(_BuiltinHandler):
             "statistics": step.statistics,
             "model_sha256": expected,
         }
+
+    def cache_material(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
+        material = super().cache_material(step, ctx)
+        if step.entry_point is not None:
+            material["entry_point_sha256"] = sha256_file(Path(material["config"]["entry_point"]))
+            material["python"] = python_cache_material(python_spec(step.python, ctx, step))
+        return material
+
+    def _handler_config(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
+        assert step.entry_point is not None
+        entry_point = project_file(step.entry_point, "entry point", ctx, step)
+        return {
+            "entry_point": str(entry_point),
+            "model_sha256": _own_model_sha256(step, ctx),
+            "content_type": step.content_type,
+            "accept": step.accept,
+            "split_type": step.split_type,
+            "batch_strategy": step.batch_strategy,
+            "max_payload_mb": step.max_payload_mb,
+            "assemble_with": step.assemble_with,
+            "output_layout": step.output_layout,
+        }
+
+
+OWN_MODEL_KINDS = ("training", "tuning")
+
+
+def _own_model_sha256(step: BatchTransformStep, ctx: ExecutionContext) -> str | None:
+    """The expected sha256 of ``model.tar.gz`` for a model this project trained itself.
+
+    Inference handlers load models with pickle-based tools (joblib), which run code on load,
+    so only a model written by one of the project's own training steps is accepted: the
+    output of a training or tuning step of this execution, or a registered version of the
+    ``sagemaker`` flavor (which only such an output can become) chosen by resolve_model."""
+    ref = step.model
+    if isinstance(ref, StepOutput):
+        source = ctx.definition.step(ref.step)
+        record = ctx.steps.get(ref.step)
+        output = record.outputs.get(ref.output, {}) if record is not None else {}
+        if source.kind in OWN_MODEL_KINDS:
+            files = {f["path"]: f["sha256"] for f in output.get("files", [])}
+            return files.get(MODEL_ARCHIVE)
+        if record is not None and record.metadata.get("modelFlavor") == SAGEMAKER_FLAVOR:
+            return str(output["sha256"])
+    raise StepError(
+        "an entry_point model is loaded with pickle-based tools, so it must come from this "
+        "project's own training: a training or tuning step's output, or a registered "
+        f"'{SAGEMAKER_FLAVOR}' version resolved by a resolve_model step",
+        where=f"step '{step.name}', field 'model'",
+        hint="train and register the model with a pipeline of this project",
+    )
 
 
 class TuningHandler(_BuiltinHandler):
@@ -186,4 +272,11 @@ class TuningHandler(_BuiltinHandler):
     def cache_material(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Any]:
         material = super().cache_material(step, ctx)
         material["script_sha256"] = sha256_file(script_path(step, ctx))
+        material["python"] = python_cache_material(python_spec(step.python, ctx, step))
         return material
+
+    def task_fields(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Any]:
+        return {
+            "python": python_spec(step.python, ctx, step),
+            "archive_outputs": ("model",) if step.model_archive else (),
+        }

@@ -9,6 +9,7 @@ from typing import Any
 from scoreline.artifacts import sha256_file
 from scoreline.engine.context import ExecutionContext
 from scoreline.engine.handlers import InlineResult, input_uri, script_path
+from scoreline.engine.ml_handlers import OWN_MODEL_KINDS, SAGEMAKER_FLAVOR
 from scoreline.errors import ArtifactError, ScorelineError, StepError
 from scoreline.pipeline.expressions import StepOutput, evaluate
 from scoreline.pipeline.ml_steps import RegisterModelStep, ResolveModelStep
@@ -45,6 +46,8 @@ class RegisterModelHandler:
         group = _group(step, ctx)
         assert ctx.store is not None
         model_uri = input_uri("model", step.model, ctx, step)
+        if step.flavor == SAGEMAKER_FLAVOR:
+            _require_own_training(step, ctx)
         existing = [v for v in ctx.store.models.list(group) if v.artifact_uri == model_uri]
         if existing:  # this step already registered it (the orchestrator was restarted)
             return _registered(existing[0], reused=True)
@@ -69,6 +72,18 @@ class RegisterModelHandler:
             description=str(evaluate(step.model_description, ctx)),
         )
         return _registered(record, reused=False)
+
+
+def _require_own_training(step: RegisterModelStep, ctx: ExecutionContext) -> None:
+    """A pickle-based model may be registered only from this execution's own training."""
+    ref = step.model
+    if isinstance(ref, StepOutput) and ctx.definition.step(ref.step).kind in OWN_MODEL_KINDS:
+        return
+    raise StepError(
+        f"a '{SAGEMAKER_FLAVOR}' model is loaded with pickle-based tools, so only the model "
+        "output of a training or tuning step of this pipeline can be registered",
+        where=f"step '{step.name}', field 'model'",
+    )
 
 
 def _registered(record: ModelVersionRecord, reused: bool) -> InlineResult:
@@ -202,6 +217,7 @@ class ResolveModelHandler:
                 "ModelApprovalStatus": record.approval_status,
                 "resolvedBy": how,
                 "modelSha256": record.artifact_sha256,
+                "modelFlavor": record.flavor,
             },
             outputs=outputs,
         )

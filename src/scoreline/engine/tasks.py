@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from scoreline.types import channel_env_name
+
 Outcome = Literal["succeeded", "failed", "stopped"]
 TASK_CONFIG_ENV = "SCORELINE_TASK_CONFIG"
 """Environment variable holding a built-in step's resolved configuration (JSON)."""
+STEP_PYTHON = "{step-python}"
+"""Stands in a :attr:`Task.command` for the step's Python, which the executor resolves."""
+STEP_PYTHON_ENV = "SCORELINE_STEP_PYTHON"
+"""Environment variable giving that Python to the step (the tuner runs trials with it)."""
+MODEL_ARCHIVE = "model.tar.gz"
 
 
 @dataclass(frozen=True)
 class Task:
-    """One attempt of a script step."""
+    """One attempt of a script step. ``command`` items equal to :data:`STEP_PYTHON` become
+    the step's Python: scoreline's own, ``python["interpreter"]``, or the cached virtual
+    environment of ``python["requirements"]``."""
 
     execution_id: str
     step_name: str
@@ -37,6 +46,11 @@ class Task:
     timeout_seconds: float | None = None
     token: str = ""
     """Marks the step's processes (``SCORELINE_STEP_TOKEN``) so orphans can be found."""
+    python: dict[str, str] = field(default_factory=dict)
+    container_paths: dict[str, str] = field(default_factory=dict)
+    """Absolute path the script uses → the working folder it must show (a mount namespace)."""
+    archive_outputs: tuple[str, ...] = ()
+    """Outputs also published as ``model.tar.gz`` inside themselves (SageMaker's model)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,7 @@ def training_environment(
     cpus: int | None = None,
 ) -> dict[str, str]:
     """SageMaker's training-container variables, so existing training scripts run unchanged."""
-    env = {f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()}
+    env = {f"SM_CHANNEL_{channel_env_name(name)}": str(path) for name, path in channels.items()}
     env.update(
         SM_CHANNELS=json.dumps(sorted(channels)),
         SM_MODEL_DIR=str(model_dir),

@@ -68,6 +68,8 @@ def load_file(path: Path, variables: Mapping[str, Any] | None = None) -> list[Pi
             "unsupported file type", where=source, hint="use .yaml, .yml, .json or .py"
         )
     data = substitute(data, variables, source)
+    if isinstance(data, dict):  # top-level x-* keys hold YAML anchors only (as in Compose)
+        data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
     items = data.get("pipelines") if isinstance(data, dict) and "pipelines" in data else [data]
     if not isinstance(items, list):
         raise DefinitionError("'pipelines' must be a list", where=source)

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scoreline.pipeline.expressions import Value
-from scoreline.pipeline.steps import PropertyFile, StepBase, TrainingStep
+from scoreline.pipeline.steps import PropertyFile, PythonEnvironment, StepBase, TrainingStep
 
 
 class _Config(BaseModel):
@@ -136,13 +136,24 @@ class TuningStep(TrainingStep):
         for name in ("model", "trials"):
             if name not in self.outputs:
                 raise ValueError(f"a tuning step must declare the output '{name}'")
+        if self.container_paths:
+            raise ValueError(
+                "tuning trials do not use container paths; the training script reads its "
+                "folders from SM_CHANNEL_<NAME> and SM_MODEL_DIR"
+            )
         return self
 
 
 class BatchTransformStep(_TaskStep):
     """Scores ``data`` with a model folder and its fitted preprocessing (DESIGN §5): streams
     in chunks, one prediction per input row in input order, written to the output
-    ``predictions``; rejected rows (``on_error: reject``) go to ``predictions/rejected.csv``."""
+    ``predictions``; rejected rows (``on_error: reject``) go to ``predictions/rejected.csv``.
+
+    With ``entry_point``, the model is served the way SageMaker's framework containers serve
+    it: the script's ``model_fn``, ``input_fn``, ``predict_fn`` and ``output_fn`` (defaults
+    where one is missing) answer mini-batches of the input's lines, in the step's ``python``
+    environment; ``output_layout: sagemaker`` writes ``<input file>.out`` as Batch Transform
+    does."""
 
     kind: Literal["batch_transform"] = "batch_transform"
     data: Value
@@ -157,6 +168,35 @@ class BatchTransformStep(_TaskStep):
     statistics: bool = Field(
         default=False, description="also write statistics.json of the input, in the same pass"
     )
+    entry_point: str | None = Field(
+        default=None, description="inference script with SageMaker's handler functions"
+    )
+    python: PythonEnvironment | None = None
+    content_type: str = "text/csv"
+    accept: str = "application/json"
+    split_type: Literal["Line", "None"] = "Line"
+    batch_strategy: Literal["MultiRecord", "SingleRecord"] = "MultiRecord"
+    max_payload_mb: float = Field(default=6.0, gt=0, le=100)
+    assemble_with: Literal["None", "Line"] = "None"
+    output_layout: Literal["rows", "sagemaker"] = "rows"
+
+    @model_validator(mode="after")
+    def _handler_options(self) -> BatchTransformStep:
+        if self.entry_point is None:
+            if self.output_layout == "sagemaker" or self.python is not None:
+                raise ValueError("'output_layout: sagemaker' and 'python' need an 'entry_point'")
+            return self
+        for name in ("preprocessing", "columns", "id_column"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"'{name}' applies to built-in flavors; with an entry_point the "
+                    "script's input_fn prepares the data"
+                )
+        if self.statistics or self.on_error != "fail" or self.output_format is not None:
+            raise ValueError(
+                "'statistics', 'on_error' and 'output_format' apply to built-in flavors only"
+            )
+        return self
 
     def declared_outputs(self) -> list[str]:
         return ["predictions"]

@@ -12,13 +12,16 @@ import re
 from datetime import timedelta
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scoreline.errors import DefinitionError
 from scoreline.pipeline.conditions import Condition
+from scoreline.pipeline.container_paths import check_container_path, nested_pair
 from scoreline.pipeline.expressions import StepOutput, Value
+from scoreline.types import channel_env_name
 
 STEP_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,79}$"
 
@@ -169,6 +172,98 @@ class StepBase(BaseModel):
         return False
 
 
+CHANNEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+
+
+class PythonEnvironment(BaseModel):
+    """The Python a step's script runs in (SageMaker's framework container): an interpreter,
+    or a ``requirements.txt`` installed once into a cached virtual environment. Without one,
+    scripts run in scoreline's own environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requirements: str | None = Field(default=None, description="path relative to the project")
+    interpreter: str | None = Field(default=None, description="absolute path of a python")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PythonEnvironment:
+        if (self.requirements is None) == (self.interpreter is None):
+            raise ValueError("give exactly one of 'requirements' or 'interpreter'")
+        if self.interpreter is not None and not self.interpreter.startswith("/"):
+            raise ValueError(f"interpreter '{self.interpreter}' is not an absolute path")
+        return self
+
+
+class ProcessingInput(BaseModel):
+    """SageMaker's ProcessingInput (Python DSL): ``source`` is copied to the step's input
+    folder, which the script sees at ``destination``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Value
+    destination: str
+    input_name: str | None = None
+
+
+class ProcessingOutput(BaseModel):
+    """SageMaker's ProcessingOutput (Python DSL): what the script writes at ``source``
+    becomes the step's output ``output_name``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    output_name: str
+    source: str
+
+
+def _fields(item: Any) -> Any:
+    if isinstance(item, ProcessingInput | ProcessingOutput):
+        return {k: v for k, v in dict(item).items() if v is not None}
+    return item
+
+
+def _sagemaker_channels(data: Any) -> Any:
+    """Accept SageMaker's ProcessingInput/ProcessingOutput shapes: ``inputs`` as a list of
+    ``{source, destination, input_name}`` and ``outputs`` with ``{output_name, source}``
+    items; the container paths they name go to ``container_paths``."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    paths: dict[str, Any] = dict(data.get("container_paths") or {})
+    if isinstance(data.get("inputs"), list):
+        inputs: dict[str, Any] = {}
+        for item in map(_fields, data["inputs"]):
+            if not isinstance(item, dict) or not {"source", "destination"} <= set(item):
+                raise ValueError("an input in list form needs 'source' and 'destination'")
+            unknown = set(item) - {"source", "destination", "input_name"}
+            if unknown:
+                raise ValueError(f"unknown key '{sorted(unknown)[0]}' in an input")
+            destination = str(item["destination"])
+            name = item.get("input_name") or PurePosixPath(destination).name
+            inputs[name] = item["source"]
+            paths[name] = destination
+        data["inputs"] = inputs
+    if isinstance(data.get("outputs"), list):
+        outputs: list[Any] = []
+        for item in map(_fields, data["outputs"]):
+            if not isinstance(item, dict):
+                outputs.append(item)
+                continue
+            if "destination" in item:
+                raise ValueError(
+                    f"output '{item.get('output_name')}': 'destination' is not used; every "
+                    "execution writes its outputs under its own prefix (read them with "
+                    "step_output expressions)"
+                )
+            if not {"output_name", "source"} <= set(item) or len(item) != 2:
+                raise ValueError("an output in mapping form has exactly 'output_name' and 'source'")
+            outputs.append(item["output_name"])
+            paths[item["output_name"]] = str(item["source"])
+        data["outputs"] = outputs
+    if paths:
+        data["container_paths"] = paths
+    return data
+
+
 class ScriptStep(StepBase):
     """A step that runs a user script as a subprocess (DESIGN §5 script contract)."""
 
@@ -179,19 +274,43 @@ class ScriptStep(StepBase):
     environment: dict[str, Value] = Field(default_factory=dict)
     property_files: list[PropertyFile] = Field(default_factory=list)
     timeout_seconds: float | None = Field(default=None, gt=0)
+    container_paths: dict[str, str] = Field(
+        default_factory=dict,
+        description="input/output name -> the absolute path the script uses for it "
+        "(e.g. /opt/ml/processing/input), bound in a private mount namespace",
+    )
+    python: PythonEnvironment | None = None
+
+    _sagemaker_shapes = model_validator(mode="before")(_sagemaker_channels)
 
     @field_validator("inputs", "outputs")
     @classmethod
     def _valid_channel_names(cls, value: Any) -> Any:
         for name in value:
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", name):
-                raise ValueError(f"'{name}' is not a valid input/output name (letters, digits, _)")
+            if not re.match(CHANNEL_NAME_PATTERN, name):
+                raise ValueError(
+                    f"'{name}' is not a valid input/output name (letters, digits, _ and -)"
+                )
         return value
 
     @model_validator(mode="after")
-    def _outputs_declared_once(self) -> ScriptStep:
+    def _channels_consistent(self) -> ScriptStep:
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError("an output is declared twice")
+        names = [*self.inputs, *self.outputs]
+        if len({channel_env_name(n) for n in names}) != len(set(names)):
+            raise ValueError("two input/output names differ only in '-' versus '_' or case")
+        if set(self.inputs) & set(self.outputs) and self.container_paths:
+            raise ValueError("an input and an output share a name")
+        for name, path in self.container_paths.items():
+            if name not in names:
+                raise ValueError(f"container path for unknown input/output '{name}'")
+            problem = check_container_path(path)
+            if problem:
+                raise ValueError(f"container path of '{name}': {problem}")
+        pair = nested_pair(list(self.container_paths.values()))
+        if pair:
+            raise ValueError(f"container paths {pair[0]} and {pair[1]} are inside one another")
         return self
 
     def declared_outputs(self) -> list[str]:
@@ -219,6 +338,11 @@ class TrainingStep(ScriptStep):
     kind: Literal["training"] = "training"
     outputs: list[str] = Field(default_factory=lambda: ["model", "output"])
     hyperparameters: dict[str, Value] = Field(default_factory=dict)
+    model_archive: bool = Field(
+        default=True,
+        description="also publish the model folder as model.tar.gz inside it, as SageMaker "
+        "hands a trained model to the next step",
+    )
 
     @model_validator(mode="after")
     def _has_model_output(self) -> TrainingStep:

@@ -20,7 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scoreline.engine.tasks import hyperparameter_arguments, training_environment
+from scoreline.engine.tasks import (
+    STEP_PYTHON_ENV,
+    hyperparameter_arguments,
+    training_environment,
+)
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import write_json
 from scoreline.pipeline.expressions import json_get
@@ -112,7 +116,7 @@ def _run_trial(
         "SCORELINE_TRIAL": str(number),
     }
     command = [
-        sys.executable,
+        os.environ.get(STEP_PYTHON_ENV) or sys.executable,
         config["script"],
         *config["arguments"],
         *hyperparameter_arguments(hps),
