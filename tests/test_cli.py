@@ -138,7 +138,10 @@ def test_init_creates_a_project_once(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert unknown.stderr.strip() == "error: --example: unknown example 'nope' (available: abalone)"
+    assert (
+        unknown.stderr.strip()
+        == "error: --example: unknown example 'nope' (available: abalone, sagemaker-abalone)"
+    )
 
 
 @pytest.mark.slow

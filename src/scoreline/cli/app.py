@@ -125,7 +125,9 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new project.")],
-    example: Annotated[str, typer.Option("--example", help="Example to start from.")] = "abalone",
+    example: Annotated[
+        str, typer.Option("--example", help="Example to start from: abalone or sagemaker-abalone.")
+    ] = "abalone",
 ) -> None:
     """Create a project in DIRECTORY from a bundled example."""
     from scoreline.errors import ConfigError
