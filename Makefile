@@ -24,11 +24,13 @@ demo: $(VENV)/.runtime
 	$(BIN)/scoreline demo $(DEMO_DIR)
 
 # Node tools and rsync for the tests that run the generated CI templates; Debian's chromium
-# for the browser tests (Playwright drives it; its own browser download is not used).
+# for the browser tests (Playwright drives it; its own browser download is not used); Debian's
+# PostgreSQL for the team-tier tests (each run starts a throwaway cluster on 127.0.0.1).
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 	@command -v rsync >/dev/null || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	npm ci --prefix tools --no-audit --no-fund --silent
 	@touch $@
 

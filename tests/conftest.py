@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +87,44 @@ def out(step: str, output: str) -> dict[str, str]:
 
 def param(name: str) -> dict[str, str]:
     return {"expr": "parameter", "name": name}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the whole session (each test gets a database)."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The metadata store URL of each tier: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    from tests.servers import new_database
+
+    return new_database(request.getfixturevalue("postgres_server_url"))
+
+
+@pytest.fixture(scope="session")
+def s3_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One SeaweedFS server for the session; the ``AWS_*`` variables that reach it."""
+    from tests.servers import seaweed_server
+
+    with seaweed_server(tmp_path_factory.mktemp("seaweed") / "data") as env:
+        yield env
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifact_root(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The artifact root of each tier: a local folder, and a fresh prefix in an S3 bucket
+    (with the ``AWS_*`` variables set, as a deployment would)."""
+    if request.param == "local":
+        return str(tmp_path / "artifacts")
+    for key, value in request.getfixturevalue("s3_environment").items():
+        monkeypatch.setenv(key, value)
+    return f"s3://landing/{tmp_path.name}/artifacts"

@@ -1,5 +1,7 @@
 """The reference's three pipelines on the real Abalone data, end to end through the command
-line: training with registration, tuning, approval, and inference with monitoring."""
+line: training with registration, tuning, approval, and inference with monitoring. Every test
+runs on both tiers: embedded (SQLite, a local folder) and team (a real PostgreSQL database,
+artifacts in a real S3-compatible bucket), with the same project files."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pytest
 
 from scoreline.client import Client
@@ -66,9 +70,22 @@ def read_predictions(client: Client, execution: dict[str, Any]) -> list[float]:
     return [float(v) for v in text.splitlines()]
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Abalone:
-    return Abalone(tmp_path_factory.mktemp("abalone") / "project")
+@pytest.fixture(scope="module", params=["embedded", "team"])
+def project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Abalone]:
+    root = tmp_path_factory.mktemp("abalone") / "project"
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "team":  # only URIs change: the environment says where things are
+            from tests.servers import new_database
+
+            for key, value in request.getfixturevalue("s3_environment").items():
+                patch.setenv(key, value)
+            patch.setenv(
+                "SCORELINE_STORE", new_database(request.getfixturevalue("postgres_server_url"))
+            )
+            patch.setenv("SCORELINE_ARTIFACTS", f"s3://landing/{root.parent.name}")
+        yield Abalone(root)
 
 
 @pytest.fixture(scope="module")
@@ -264,13 +281,13 @@ def test_a_model_file_changed_after_registration_is_refused(
 ) -> None:
     client = project.client()
     model = client.model(GROUP, approved)
-    path = Path(model.artifact_uri) / "model.json"
-    original = path.read_bytes()
+    fs, path = fsspec.core.url_to_fs(f"{model.artifact_uri}/model.json")
+    original = fs.cat_file(path)
     try:
-        path.write_bytes(original.replace(b"0", b"1", 1))
+        fs.pipe_file(path, original.replace(b"0", b"1", 1))
         execution = project.run("InferencePipeline", f"ModelVersion={approved}", check=False)
     finally:
-        path.write_bytes(original)
+        fs.pipe_file(path, original)
     assert execution["status"] == "Failed"
     assert (
         "sha256 mismatch for 'model.json'"

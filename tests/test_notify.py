@@ -32,8 +32,8 @@ def _step_event(store: MetadataStore, step: str, status: str, reason: str | None
     )
 
 
-def test_subjects_bodies_and_custom_messages(tmp_path: Path) -> None:
-    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_subjects_bodies_and_custom_messages(tmp_path: Path, store_url: str) -> None:
+    store = MetadataStore(store_url)
     customs = custom_messages(
         [
             {
@@ -80,8 +80,10 @@ def test_email_targets_come_from_the_environment_and_smtp_url() -> None:
         custom_messages([{"step_name": "X"}])
 
 
-def test_a_failing_target_is_retried_with_backoff_then_recorded(tmp_path: Path) -> None:
-    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_a_failing_target_is_retried_with_backoff_then_recorded(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = MetadataStore(store_url)
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -104,8 +106,8 @@ def test_a_failing_target_is_retried_with_backoff_then_recorded(tmp_path: Path) 
     assert store.deliveries.retry_failed(now) == 1
 
 
-def test_notify_rules_add_the_events_they_match(tmp_path: Path) -> None:
-    store = MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_notify_rules_add_the_events_they_match(tmp_path: Path, store_url: str) -> None:
+    store = MetadataStore(store_url)
     settings = NotificationSettings(urls=["json://127.0.0.1:9/hook"], events=[])
     pattern = {"detail-type": ["Model Quality Violation"]}
     notifier = Notifier(store, settings, {}, lambda e, s: "", [pattern])

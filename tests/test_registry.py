@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from scoreline.errors import NotFoundError, ParameterError, StateError
@@ -11,8 +9,8 @@ from scoreline.store import MetadataStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> MetadataStore:
-    return MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def store(store_url: str) -> MetadataStore:
+    return MetadataStore(store_url)
 
 
 def _register(store: MetadataStore, status: str = "PendingManualApproval") -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +36,8 @@ class Starter:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> MetadataStore:
-    return MetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def store(store_url: str) -> MetadataStore:
+    return MetadataStore(store_url)
 
 
 def _rule(**guardrails: Any) -> RuleSettings:

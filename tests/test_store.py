@@ -1,4 +1,5 @@
-"""Metadata store on a real SQLite file: migrations, versions, events, concurrency settings."""
+"""Metadata store contract on both tiers (a real SQLite file, a real PostgreSQL database):
+migrations, versions, events, concurrency."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from scoreline.store.tables import metadata
 from scoreline.types import ExecutionStatus, StepStatus
 
 
-def test_migrations_apply_on_first_use_and_match_the_tables(tmp_path: Path) -> None:
-    store = MetadataStore(f"sqlite:///{tmp_path}/meta.db")
+def test_migrations_apply_on_first_use_and_match_the_tables(store_url: str, tmp_path: Path) -> None:
+    store = MetadataStore(store_url)
     assert current_revision(store.engine) == HEAD_REVISION
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    mode = sqlite3.connect(tmp_path / "meta.db").execute("PRAGMA journal_mode").fetchone()
-    assert mode == ("wal",)
+    if store_url.startswith("sqlite"):
+        mode = sqlite3.connect(tmp_path / "meta.db").execute("PRAGMA journal_mode").fetchone()
+        assert mode == ("wal",)
 
 
 def test_head_revision_constant_matches_the_migration_tree() -> None:
@@ -38,8 +40,8 @@ def test_head_revision_constant_matches_the_migration_tree() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-def test_pipeline_versions_only_change_with_the_definition(tmp_path: Path) -> None:
-    store = MetadataStore(f"sqlite:///{tmp_path}/meta.db")
+def test_pipeline_versions_only_change_with_the_definition(store_url: str) -> None:
+    store = MetadataStore(store_url)
     v1, created1 = store.register_pipeline({"name": "P", "steps": []}, "ann")
     same, created2 = store.register_pipeline({"name": "P", "steps": []}, "bob")
     v2, created3 = store.register_pipeline({"name": "P", "steps": [], "description": "x"}, "bob")
@@ -56,23 +58,34 @@ def test_pipeline_versions_only_change_with_the_definition(tmp_path: Path) -> No
     assert store.get_pipeline_version("P", 2).created_by == "bob"
 
 
-def test_status_change_and_event_share_one_transaction(tmp_path: Path) -> None:
-    store = MetadataStore(f"sqlite:///{tmp_path}/meta.db")
+def test_status_change_and_event_share_one_transaction(store_url: str) -> None:
+    store = MetadataStore(store_url)
     version, _ = store.register_pipeline({"name": "P", "steps": []}, "ann")
     execution, _ = store.create_execution(version, {}, started_by="ann", owner="me")
     step = store.start_step(execution.id, "A", "processing")
 
     # Make the event insert fail: the status change must roll back with it.
+    sqlite = store_url.startswith("sqlite")
     with store.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TRIGGER no_events BEFORE INSERT ON events BEGIN "
-            "SELECT RAISE(ABORT, 'outbox unavailable'); END"
-        )
+        if sqlite:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER no_events BEFORE INSERT ON events BEGIN "
+                "SELECT RAISE(ABORT, 'outbox unavailable'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'outbox unavailable'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER no_events BEFORE INSERT ON events "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
     with contextlib.suppress(sa.exc.DatabaseError):
         store.update_step(step.id, status=StepStatus.SUCCEEDED)
     assert store.get_step(step.id).status == "Starting"
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TRIGGER no_events")
+        conn.exec_driver_sql("DROP TRIGGER no_events" + ("" if sqlite else " ON events"))
     store.update_step(step.id, status=StepStatus.SUCCEEDED)
     store.set_execution_status(execution.id, ExecutionStatus.SUCCEEDED, expected_owner="me")
     kinds = [
@@ -91,8 +104,8 @@ def test_status_change_and_event_share_one_transaction(tmp_path: Path) -> None:
     assert store.get_execution(execution.id).owner is None
 
 
-def test_concurrent_writers_queue_instead_of_failing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/meta.db"
+def test_concurrent_writers_queue_instead_of_failing(store_url: str) -> None:
+    url = store_url
     MetadataStore(url)
     errors: list[BaseException] = []
 

@@ -115,7 +115,9 @@ class ArtifactStore:
             shutil.copytree(local, tmp)
             (Path(tmp) / MANIFEST).write_bytes(manifest)
             os.rename(tmp, target)
-        else:
+        else:  # an object store has no rename: the manifest, written last, commits the folder
+            if self.fs.exists(f"{target}/{MANIFEST}"):
+                raise ArtifactError("already exists; outputs are never overwritten", where=target)
             for f in files:
                 self.fs.put_file(str(local / f.path), f"{target}/{f.path}")
             self._write_bytes(f"{target}/{MANIFEST}", manifest)

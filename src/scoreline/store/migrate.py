@@ -20,14 +20,35 @@ def current_revision(engine: sa.Engine) -> str | None:
         return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
+MIGRATION_LOCK = 0x5C0_4E12
+"""PostgreSQL advisory lock key held while a process migrates the schema."""
+
+
 def ensure_schema(engine: sa.Engine, lock_path: Path | None) -> None:
-    """Bring the schema to :data:`HEAD_REVISION`; cheap when it already is."""
+    """Bring the schema to :data:`HEAD_REVISION`; cheap when it already is. Processes that
+    start together on a new database migrate it once: a file lock next to a SQLite file, an
+    advisory lock on PostgreSQL."""
     if current_revision(engine) == HEAD_REVISION:
         return
-    with _file_lock(lock_path):
+    with _file_lock(lock_path), _server_lock(engine):
         if current_revision(engine) == HEAD_REVISION:
             return
         upgrade(engine)
+
+
+@contextmanager
+def _server_lock(engine: sa.Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:

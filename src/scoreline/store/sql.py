@@ -1,8 +1,14 @@
 """The metadata store: every record of scoreline, behind one class, on SQLAlchemy 2.
 
 SQLite by default (WAL, busy timeout, ``BEGIN IMMEDIATE`` so concurrent writers queue rather
-than fail), any SQLAlchemy URL otherwise. The schema migrates itself on first use. Every
-status change appends its event in the same transaction (DESIGN §3 rule 6).
+than fail), PostgreSQL (``postgresql+psycopg://``) for a team. The store's writes are short
+read-modify-write transactions (claim an execution that has no owner, take the next version
+number, lease a delivery) that rely on writers taking turns; SQLite gives that with
+``BEGIN IMMEDIATE``, and on PostgreSQL every write transaction first takes one
+transaction-scoped advisory lock, the same discipline, so several processes on several
+machines can share one database without double-claiming anything. Reads never wait for it.
+The schema migrates itself on first use. Every status change appends its event in the same
+transaction (DESIGN §3 rule 6).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 
-from scoreline.errors import NotFoundError, StateError
+from scoreline.errors import ConfigError, NotFoundError, StateError
 from scoreline.store import tables as t
 from scoreline.store.deliveries import DeliveryStore
 from scoreline.store.deployments import DeploymentStore
@@ -72,7 +78,8 @@ class MetadataStore:
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.engine = _create_engine(url)
+        self._writer_lock = self.engine.dialect.name == "postgresql"
         ensure_schema(self.engine, lock_path)
         self.models = ModelRegistryStore(self)
         self.rules = RuleStore(self)
@@ -87,7 +94,10 @@ class MetadataStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
+        """A write transaction; writers take turns (see the module docstring)."""
         with self.engine.begin() as conn:
+            if self._writer_lock:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
             yield conn
 
     # --- pipelines -----------------------------------------------------------------------
@@ -616,6 +626,25 @@ class MetadataStore:
             "metadata": record.metadata,
         }
         self._append(conn, DetailType.STEP_STATUS.value, detail, [arn])
+
+
+WRITER_LOCK = 0x5C0_4E11
+"""PostgreSQL advisory lock key taken by every write transaction."""
+
+DRIVERS = {"psycopg": "postgres", "psycopg2": "postgres", "pymysql": "mysql"}
+
+
+def _create_engine(url: str) -> sa.Engine:
+    """An engine for a server database; a missing driver names the extra to install."""
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        extra = DRIVERS.get(exc.name or "", "postgres")
+        raise ConfigError(
+            f"the metadata store {make_url(url).render_as_string(hide_password=True)} needs "
+            f"the Python package '{exc.name}'",
+            hint=f"pip install 'scoreline[{extra}]'",
+        ) from None
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

