@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint typecheck layers pytest bench lock clean
+.PHONY: demo test lint typecheck layers pytest bench bench-scale lock clean
 
 $(BIN)/uv:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "error: scoreline needs Python >= 3.11 (found '$(PYTHON)'; set PYTHON=...)"; exit 1; }
@@ -58,6 +58,10 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/orchestration.py
 	$(BIN)/python bench/batch_transform.py
 	$(BIN)/python bench/data_quality.py
+
+# Ray scale-out (issue 8): meant for a machine with 16 cores or more (the device tool's).
+bench-scale: $(VENV)/.bench
+	$(BIN)/python bench/scale_out.py
 
 lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 -o requirements/runtime.lock

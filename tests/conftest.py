@@ -89,6 +89,19 @@ def param(name: str) -> dict[str, str]:
     return {"expr": "parameter", "name": name}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test parametrized by tier runs on the team tier only when marked ``team_tier``: the
+    story and the contracts run twice, logic that does not depend on the tier once."""
+    keep, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        team = params is not None and params.params.get("project") == "team"
+        (dropped if team and not item.get_closest_marker("team_tier") else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """One throwaway PostgreSQL server for the whole session (each test gets a database)."""
@@ -125,6 +138,17 @@ def artifact_root(
     (with the ``AWS_*`` variables set, as a deployment would)."""
     if request.param == "local":
         return str(tmp_path / "artifacts")
-    for key, value in request.getfixturevalue("s3_environment").items():
-        monkeypatch.setenv(key, value)
+    from tests.servers import use_s3
+
+    use_s3(monkeypatch, request.getfixturevalue("s3_environment"))
     return f"s3://landing/{tmp_path.name}/artifacts"
+
+
+@pytest.fixture(scope="session")
+def ray_address(s3_environment: dict[str, str]) -> Iterator[str]:
+    """One local Ray head with two worker processes for the session; its nodes can reach the
+    S3 server (as a cluster's nodes have their own credentials), not the database."""
+    from tests.servers import ray_head
+
+    with ray_head(workers=2, node_env=s3_environment) as address:
+        yield address

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -81,6 +83,62 @@ def new_database(server_url: str) -> str:
     with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return f"{server_url}/{name}"
+
+
+@contextmanager
+def ray_head(workers: int = 2, node_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A local Ray head on 127.0.0.1 whose node runs ``workers`` tasks at a time (one worker
+    process each); yields its address. Its environment is clean apart from ``node_env`` (a
+    real node's own configuration, such as its object-store credentials), so its workers see
+    no database credentials. Stopped with its whole process group."""
+    ray = Path(sys.executable).parent / "ray"
+    if not ray.exists():
+        pytest.skip("ray is not installed")
+    temp = Path(tempfile.mkdtemp(prefix="scoreline-ray-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORELINE_", "AWS_"))}
+    env.update(node_env or {}, RAY_USAGE_STATS_ENABLED="0")
+    process = subprocess.Popen(
+        [str(ray), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+         f"--num-cpus={workers}", "--include-dashboard=false", "--disable-usage-stats",
+         f"--temp-dir={temp}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=(temp / "head.log").open("wb"),
+        start_new_session=True,
+    )  # fmt: skip
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            probe = subprocess.run(
+                [str(ray), "status", f"--address={address}"], capture_output=True, env=env
+            )
+            if probe.returncode == 0:
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the Ray head did not start: {(temp / 'head.log').read_text()}"
+                )
+            time.sleep(0.5)
+        yield address
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def use_s3(patch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Point this process at an S3 server: its ``AWS_*`` variables, and no cached s3fs
+    client of an earlier server (fsspec caches filesystems by their arguments)."""
+    import s3fs
+
+    for key, value in env.items():
+        patch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 S3_CREDENTIALS = {"accessKey": "scoreline", "secretKey": "s3cret-key"}

@@ -1,7 +1,10 @@
 """The reference's three pipelines on the real Abalone data, end to end through the command
 line: training with registration, tuning, approval, and inference with monitoring. Every test
-runs on both tiers: embedded (SQLite, a local folder) and team (a real PostgreSQL database,
-artifacts in a real S3-compatible bucket), with the same project files."""
+runs embedded (SQLite, a local folder, the local executor); the story (train, tune, approve,
+infer with monitoring, breach, retrain) and the artifact checks, marked ``team_tier``, also
+run on the team tier (a real PostgreSQL database, artifacts in a real S3-compatible bucket,
+steps on a real Ray head with two worker processes), with the same project files: only the
+URIs change."""
 
 from __future__ import annotations
 
@@ -77,14 +80,14 @@ def project(
     root = tmp_path_factory.mktemp("abalone") / "project"
     with pytest.MonkeyPatch.context() as patch:
         if request.param == "team":  # only URIs change: the environment says where things are
-            from tests.servers import new_database
+            from tests.servers import new_database, use_s3
 
-            for key, value in request.getfixturevalue("s3_environment").items():
-                patch.setenv(key, value)
+            use_s3(patch, request.getfixturevalue("s3_environment"))
             patch.setenv(
                 "SCORELINE_STORE", new_database(request.getfixturevalue("postgres_server_url"))
             )
             patch.setenv("SCORELINE_ARTIFACTS", f"s3://landing/{root.parent.name}")
+            patch.setenv("SCORELINE_RAY_ADDRESS", request.getfixturevalue("ray_address"))
         yield Abalone(root)
 
 
@@ -107,6 +110,7 @@ def test_inference_before_any_approval_fails_saying_what_to_do(
     assert step(execution, "BatchInferenceStep")["status"] == "NotRun"
 
 
+@pytest.mark.team_tier
 def test_training_registers_a_pending_version_with_baseline_and_lineage(project: Abalone) -> None:
     execution = project.run("TrainingPipeline")
     assert execution["status"] == "Succeeded"
@@ -152,6 +156,7 @@ def test_a_model_above_the_threshold_is_not_registered_and_the_run_fails(
     assert len(project.client().models(GROUP)) == before
 
 
+@pytest.mark.team_tier
 def test_tuning_records_every_trial_and_registers_the_best(project: Abalone) -> None:
     execution = project.run("TrainingWHPOPipeline", "MaxJobs=4", "MaxParallelJobs=2")
     assert execution["status"] == "Succeeded", execution["failure_reason"]
@@ -173,6 +178,7 @@ def test_tuning_records_every_trial_and_registers_the_best(project: Abalone) -> 
     assert model.metrics["regression_metrics"]["mse"]["value"] <= 5.5
 
 
+@pytest.mark.team_tier
 def test_inference_uses_a_version_approved_later_without_redeploying(
     project: Abalone, approved: int
 ) -> None:
@@ -253,6 +259,7 @@ def test_a_malformed_row_fails_the_run_naming_file_row_and_column(
     assert reason.startswith("broken.csv, row 3, column 'length': 'x.5' is not a number")
 
 
+@pytest.mark.team_tier
 def test_concurrent_inference_runs_never_share_an_output_path(
     project: Abalone, approved: int
 ) -> None:
@@ -276,6 +283,7 @@ def test_concurrent_inference_runs_never_share_an_output_path(
     assert all(started[0] in uri or started[1] in uri for uri in uris)
 
 
+@pytest.mark.team_tier
 def test_a_model_file_changed_after_registration_is_refused(
     project: Abalone, approved: int
 ) -> None:
@@ -330,6 +338,7 @@ def _decisions(project: Abalone) -> list[dict[str, Any]]:
     return [e["detail"] for e in json.loads(events.stdout)]
 
 
+@pytest.mark.team_tier
 def test_a_breach_retrains_once_and_a_second_breach_in_the_cooldown_is_suppressed(
     project: Abalone, approved: int
 ) -> None:

@@ -13,9 +13,9 @@ import pytest
 import xgboost as xgb
 
 from scoreline.data.flavors import load_model, model_digest
-from scoreline.data.io import TableSpec, read_table
+from scoreline.data.io import TableSpec, line_shares, read_table
 from scoreline.data.preprocess import Preprocessor
-from scoreline.data.transform import TransformOptions, batch_transform
+from scoreline.data.transform import TransformOptions, batch_transform, join_parts, score_region
 from scoreline.errors import ArtifactError, DataError
 from scoreline.examples import ABALONE_COLUMNS
 
@@ -189,3 +189,37 @@ def test_a_folder_without_a_safe_model_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.pkl").write_bytes(b"not loaded")
     with pytest.raises(ArtifactError, match="pickle is not accepted"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_shares_scored_apart_and_joined_equal_the_whole_file(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path, header: bool
+) -> None:
+    """What a cluster does with one file: line-aligned shares, one part each, joined in order;
+    a bad row is still named by its row number in the whole file."""
+    pre, model_dir = fitted
+    lines = (ABALONE / "inference-data.csv").read_text().splitlines() * 12  # ~2.3 MB
+    bad_row = len(lines) - 100
+    lines[bad_row] = lines[bad_row].replace(lines[bad_row].split(",")[2], "oops", 1)
+    text = ("sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,"
+            "shell_weight\n" if header else "") + "\n".join(lines) + "\n"  # fmt: skip
+    source = tmp_path / "big.csv"
+    source.write_text(text)
+    options = TransformOptions(spec=pre.input_spec(header=header), on_error="reject")
+    model = load_model(model_dir)
+    whole = batch_transform(source, model, pre, tmp_path / "whole", options)
+
+    shares = line_shares(source, 4)
+    assert len(shares) == 4
+    assert [s.start for s in shares[1:]] == [s.end for s in shares[:-1]]
+    assert all(text.encode()[s.start - 1 : s.start] == b"\n" for s in shares[1:])
+    parts = [tmp_path / f"part-{k}" for k in range(4)]
+    regions = [
+        score_region(source, share, part, model, pre, options)
+        for share, part in zip(shares, parts, strict=True)
+    ]
+    join_parts(parts, tmp_path / "joined.csv")
+    assert (tmp_path / "joined.csv").read_bytes() == (tmp_path / "whole" / "big.csv").read_bytes()
+    assert sum(r.rows for r in regions) == whole.rows == len(lines)
+    (reject,) = [x for r in regions for x in r.rejects]
+    assert (reject.row, reject.column) == (bad_row + 1 + header, "diameter")

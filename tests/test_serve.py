@@ -28,7 +28,7 @@ from scoreline.events.sources import poll_schedule
 from scoreline.examples import copy_example
 from scoreline.settings import ScheduleSettings
 from scoreline.store import MetadataStore
-from tests.servers import free_port, seaweed_server
+from tests.servers import free_port, seaweed_server, use_s3
 
 pytestmark = pytest.mark.slow
 
@@ -379,8 +379,7 @@ def test_objects_landing_in_an_s3_bucket_start_executions(
 ) -> None:
     import s3fs
 
-    for key, value in seaweed.items():
-        monkeypatch.setenv(key, value)
+    use_s3(monkeypatch, seaweed)
     root = tmp_path / "project"
     (root / "pipelines").mkdir(parents=True)
     (root / "scripts").mkdir()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scoreline.artifacts import ArtifactStore
-from scoreline.engine.executors import LocalExecutor
+from scoreline.engine.executors import executor_for
 from scoreline.engine.orchestrator import Orchestrator
 from scoreline.engine.recovery import STARTING, recover_lost_executions
 from scoreline.errors import DefinitionError, NotFoundError, ScorelineError, StateError
@@ -531,9 +531,7 @@ class Client:
             self.artifacts,
             self.project.root,
             self.project.work_dir,
-            executor=LocalExecutor(
-                mount_namespaces=self.project.settings.executor.mount_namespaces
-            ),
+            executor=executor_for(self.project.settings.executor),
             max_workers=self.project.settings.executor.max_workers,
         )
 

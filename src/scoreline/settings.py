@@ -22,17 +22,29 @@ STATE_DIR = ".scoreline"
 
 
 class ExecutorSettings(BaseModel):
-    """Which executor runs step tasks, and how many at once."""
+    """Which executor runs step tasks, and how many at once. ``$SCORELINE_RAY_ADDRESS``, when
+    set, selects the Ray executor at that address (like ``$SCORELINE_STORE`` for records)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        default=None, description="Ray cluster address (host:port of the head) for kind: ray"
+    )
     max_workers: int = Field(default=4, ge=1, le=256)
     mount_namespaces: Literal["auto", "off"] = Field(
         default="auto",
         description="auto: bind steps' container paths (/opt/ml/...) in a private mount "
         "namespace; off: refuse such steps",
     )
+
+    @property
+    def ray_address(self) -> str | None:
+        """The Ray cluster to run on, or None for the local executor."""
+        from_env = os.environ.get("SCORELINE_RAY_ADDRESS")
+        if from_env:
+            return from_env
+        return (self.address or "auto") if self.kind == "ray" else None
 
 
 class RuleTarget(BaseModel):

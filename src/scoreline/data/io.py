@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,6 +109,71 @@ class Chunk:
     rejected_mask: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class Share:
+    """Part of a CSV file: the whole lines between byte ``start`` and byte ``end``, as a
+    cluster worker scores it. ``start`` is 0 or just after a newline."""
+
+    path: Path
+    start: int
+    end: int
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end >= self.path.stat().st_size
+
+
+def line_shares(path: Path, count: int) -> list[Share]:
+    """Split ``path`` into at most ``count`` shares of about equal size at line boundaries
+    (a Parquet file, or a CSV file too small to split, is one share). Lines are split on
+    newlines, so a quoted field may not hold one."""
+    size = path.stat().st_size
+    if file_format(path) == "parquet" or count <= 1 or size < 2 * CHUNK_BYTES:
+        return [Share(path, 0, size)]
+    bounds = [0]
+    with path.open("rb") as handle:
+        for k in range(1, count):
+            handle.seek(max(size * k // count, bounds[-1]))
+            handle.readline()  # to the end of the line this offset falls in
+            bounds.append(min(handle.tell(), size))
+    bounds.append(size)
+    return [Share(path, a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def _rows_before(path: Path, offset: int) -> int:
+    """Lines before byte ``offset`` (a line boundary): a memchr-speed pass over the prefix."""
+    lines = 0
+    with path.open("rb") as handle:
+        remaining = offset
+        while remaining > 0:
+            block = handle.read(min(remaining, 1 << 22))
+            lines += block.count(b"\n")
+            remaining -= len(block)
+    return lines
+
+
+class _RangeReader(io.RawIOBase):
+    """A read-only view of bytes ``start`` to ``end`` of a file."""
+
+    def __init__(self, share: Share) -> None:
+        self.handle = share.path.open("rb")
+        self.handle.seek(share.start)
+        self.left = share.end - share.start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.left]
+        read = self.handle.readinto(view)
+        self.left -= read
+        return read
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
 class FastPathError(Exception):
     """pyarrow could not read the file as declared; read it carefully instead."""
 
@@ -138,31 +205,43 @@ blocks cost memory (8 MiB: 330 MiB) without reading faster."""
 PARQUET_BATCH_ROWS = 65536
 
 
-def fast_chunks(path: Path, spec: TableSpec, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """Stream a file with pyarrow; raises :class:`FastPathError` on a row it cannot convert."""
+def fast_chunks(
+    path: Path, spec: TableSpec, chunk_bytes: int = CHUNK_BYTES, share: Share | None = None
+) -> Iterator[Chunk]:
+    """Stream a file (or one share of it) with pyarrow; raises :class:`FastPathError` on a
+    row it cannot convert."""
     if file_format(path) == "parquet":
         yield from _parquet_chunks(path, spec)
         return
     names = list(spec.columns)
+    first = share is None or share.start == 0
     read = pacsv.ReadOptions(column_names=names, block_size=chunk_bytes)
     if spec.header:
         found = header_columns(path)
         _check_header(path, found, names)
-        read = pacsv.ReadOptions(column_names=found, skip_rows=1, block_size=chunk_bytes)
+        read = pacsv.ReadOptions(
+            column_names=found, skip_rows=1 if first else 0, block_size=chunk_bytes
+        )
     convert = pacsv.ConvertOptions(
         column_types={c: arrow_type(spec.kinds.get(c, "string")) for c in names},
         include_columns=names,
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
-    row = 2 if spec.header else 1
+    row = 2 if spec.header and first else 1
+    if share is not None and not first:
+        row = _rows_before(path, share.start) + 1
+    source: Any = path if share is None else _RangeReader(share)
     try:
-        reader = pacsv.open_csv(path, read_options=read, convert_options=convert)
+        reader = pacsv.open_csv(source, read_options=read, convert_options=convert)
         for batch in reader:
             yield Chunk(path, row, batch)
             row += batch.num_rows
     except pa.ArrowInvalid as exc:
         raise FastPathError(str(exc)) from exc
+    finally:
+        if share is not None:
+            source.close()
 
 
 def _check_header(path: Path, found: Sequence[str], needed: Sequence[str]) -> None:
@@ -199,31 +278,40 @@ def _parquet_chunks(path: Path, spec: TableSpec) -> Iterator[Chunk]:
         row += batch.num_rows
 
 
-def careful_csv_chunks(path: Path, spec: TableSpec, chunk_rows: int = 65536) -> Iterator[Chunk]:
-    """Read a CSV file row by row, recording every row that does not fit ``spec``."""
+def careful_csv_chunks(
+    path: Path, spec: TableSpec, chunk_rows: int = 65536, share: Share | None = None
+) -> Iterator[Chunk]:
+    """Read a CSV file (or one share of it) row by row, recording every row that does not
+    fit ``spec``."""
     names = list(spec.columns)
-    with path.open(newline="", encoding="utf-8") as handle:
+    first = share is None or share.start == 0
+    offset = 0 if share is None or share.start == 0 else _rows_before(path, share.start)
+    raw: Any = path.open("rb") if share is None else _RangeReader(share)
+    with io.TextIOWrapper(raw, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         positions = list(range(len(names)))
         width = len(names)
         if spec.header:
-            found = [c.strip() for c in next(reader, [])]
+            found = header_columns(path)
             _check_header(path, found, names)
             positions = [found.index(c) for c in names]
             width = len(found)
+            if first:
+                next(reader, None)
         rows: list[list[str] | None] = []
         rejects: list[Reject] = []
-        first_row = reader.line_num + 1
+        first_row = offset + reader.line_num + 1
         for values in reader:
             problem = _row_problem(values, width, names, positions, spec)
             if problem is None:
                 rows.append([values[p] for p in positions])
             else:
                 rows.append(None)
-                rejects.append(Reject(path.name, reader.line_num, problem[0], problem[1]))
+                line = offset + reader.line_num
+                rejects.append(Reject(path.name, line, problem[0], problem[1]))
             if len(rows) >= chunk_rows:
                 yield _chunk_from_rows(path, first_row, rows, rejects, spec)
-                first_row = reader.line_num + 1
+                first_row = offset + reader.line_num + 1
                 rows, rejects = [], []
         if rows:
             yield _chunk_from_rows(path, first_row, rows, rejects, spec)

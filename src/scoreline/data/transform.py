@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import queue
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from scoreline.data.io import (
     Chunk,
     FastPathError,
     Reject,
+    Share,
     TableSpec,
     careful_csv_chunks,
     data_files,
@@ -74,6 +76,20 @@ class TransformReport:
     files: list[dict[str, Any]] = field(default_factory=list)
     profile: Profiler | None = None
 
+    def add(self, source: str, output: str, region: RegionReport) -> None:
+        """Count a scored file (or all the shares of one)."""
+        if region.profile is not None:
+            if self.profile is None:
+                self.profile = region.profile
+            else:
+                self.profile.merge(region.profile)
+        self.rows += region.rows
+        self.rejected += region.rejected
+        self.scored += region.rows - region.rejected
+        self.files.append(
+            {"input": source, "output": output, "rows": region.rows, "rejected": region.rejected}
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
@@ -99,41 +115,78 @@ def batch_transform(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     report = TransformReport()
-    rejects = _RejectLog(out_dir / REJECTED_FILE)
+    rejects = RejectLog(out_dir / REJECTED_FILE)
     try:
         for path in data_files(source):
-            fmt = options.output_format or file_format(path)
-            target = out_dir / f"{path.stem}.{'parquet' if fmt == 'parquet' else 'csv'}"
-            score = partial(
-                _score_file,
-                model=model,
-                preprocessor=preprocessor,
-                target=target,
-                fmt=fmt,
-                options=options,
-                rejects=rejects,
-            )
-            try:
-                counts = score(fast_chunks(path, options.spec, options.chunk_bytes))
-            except FastPathError:
-                # A row pyarrow could not convert: read this file again, row by row.
-                rejects.forget(path.name)
-                counts = score(careful_csv_chunks(path, options.spec))
-            rows, rejected, profile = counts
-            if profile is not None:
-                if report.profile is None:
-                    report.profile = profile
-                else:
-                    report.profile.merge(profile)
-            report.rows += rows
-            report.rejected += rejected
-            report.scored += rows - rejected
-            report.files.append(
-                {"input": path.name, "output": target.name, "rows": rows, "rejected": rejected}
-            )
+            target = out_dir / output_name(path, options)
+            region = score_region(path, None, target, model, preprocessor, options)
+            rejects.add(region.rejects)
+            report.add(path.name, target.name, region)
     finally:
         rejects.close()
     return report
+
+
+def join_parts(parts: list[Path], target: Path) -> None:
+    """Concatenate the part files of one input, in order, into ``target`` (written under a
+    temporary name and renamed), then remove them."""
+    partial = target.with_name(f".{target.name}.partial")
+    with partial.open("wb") as sink:
+        for part in parts:
+            with part.open("rb") as source:
+                shutil.copyfileobj(source, sink, 8 << 20)
+    partial.replace(target)
+    for part in parts:
+        part.unlink()
+
+
+def output_name(path: Path, options: TransformOptions) -> str:
+    """The predictions file of input ``path``: its stem, in the output format."""
+    fmt = options.output_format or file_format(path)
+    return f"{path.stem}.{'parquet' if fmt == 'parquet' else 'csv'}"
+
+
+@dataclass
+class RegionReport:
+    """What scoring one file, or one share of it, found."""
+
+    rows: int
+    rejected: int
+    profile: Profiler | None
+    rejects: list[Reject]
+
+
+def score_region(
+    path: Path,
+    share: Share | None,
+    target: Path,
+    model: Model,
+    preprocessor: Preprocessor,
+    options: TransformOptions,
+) -> RegionReport:
+    """Score a whole file (``share`` None) or one share of it into ``target``, reading it
+    again row by row when pyarrow meets a row it cannot convert. A share after the first
+    writes no header line, so the shares of a file concatenate into one output."""
+    fmt = options.output_format or file_format(path)
+    header = options.spec.header and (share is None or share.start == 0)
+    rejects = RejectLog(None)
+    score = partial(
+        _score_file,
+        model=model,
+        preprocessor=preprocessor,
+        target=target,
+        fmt=fmt,
+        options=options,
+        rejects=rejects,
+        header=header,
+    )
+    try:
+        counts = score(fast_chunks(path, options.spec, options.chunk_bytes, share))
+    except FastPathError:
+        rejects.forget(path.name)
+        counts = score(careful_csv_chunks(path, options.spec, share=share))
+    rows, rejected, profile = counts
+    return RegionReport(rows, rejected, profile, rejects.rows)
 
 
 def _score_file(
@@ -143,10 +196,11 @@ def _score_file(
     target: Path,
     fmt: str,
     options: TransformOptions,
-    rejects: _RejectLog,
+    rejects: RejectLog,
+    header: bool,
 ) -> tuple[int, int, Profiler | None]:
     profile = options.profiler() if options.profiler else None
-    writer = _Writer(target, fmt, options, profile)
+    writer = _Writer(target, fmt, options, profile, header)
     rows = rejected = 0
     try:
         for chunk in _read_ahead(chunks):
@@ -238,9 +292,15 @@ class _Writer:
     """Writes prediction batches on a helper thread, to a temporary name renamed at close."""
 
     def __init__(
-        self, target: Path, fmt: str, options: TransformOptions, profile: Profiler | None
+        self,
+        target: Path,
+        fmt: str,
+        options: TransformOptions,
+        profile: Profiler | None,
+        header: bool,
     ) -> None:
         self.target = target
+        self.header = header
         self.profile = profile
         self.observed: list[pa.RecordBatch] = []
         self.observed_bytes = 0
@@ -309,7 +369,7 @@ class _Writer:
         return pacsv.CSVWriter(
             self.partial,
             schema,
-            write_options=pacsv.WriteOptions(include_header=self.options.spec.header),
+            write_options=pacsv.WriteOptions(include_header=self.header),
         )
 
     def _finish_thread(self) -> None:
@@ -332,10 +392,11 @@ class _Writer:
         self.partial.unlink(missing_ok=True)
 
 
-class _RejectLog:
-    """``rejected.csv``: file, row, column, reason for every row not scored."""
+class RejectLog:
+    """``rejected.csv``: file, row, column, reason for every row not scored (``path`` None:
+    only collect them)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
         self.rows: list[Reject] = []
 
@@ -346,7 +407,7 @@ class _RejectLog:
         self.rows = [r for r in self.rows if r.file != file]
 
     def close(self) -> None:
-        if not self.rows:
+        if not self.rows or self.path is None:
             return
         with self.path.open("w", newline="", encoding="utf-8") as handle:
             out = csv.writer(handle)

@@ -20,8 +20,14 @@ from scoreline.engine import mounts
 from scoreline.engine.pyenvs import step_python
 from scoreline.engine.tasks import MODEL_ARCHIVE, STEP_PYTHON, STEP_PYTHON_ENV, Task, TaskResult
 from scoreline.errors import ConfigError, ScorelineError, StepError
+from scoreline.settings import ExecutorSettings
 
-EXECUTORS: dict[str, str] = {"local": "scoreline.engine.executors:LocalExecutor"}
+EXECUTORS: dict[str, str] = {
+    "local": "scoreline.engine.executors:LocalExecutor",
+    "ray": "scoreline.engine.ray_executor:RayExecutor",
+}
+PRIVATE_VARIABLES = ("SCORELINE_STORE", "SCORELINE_TOKEN")
+"""Never passed to a step: steps do not open the metadata store (DESIGN §3 rule 2)."""
 
 LOG_TAIL_LINES = 40
 METADATA_FILE = "metadata.json"
@@ -34,6 +40,15 @@ class Executor(Protocol):
     def run(
         self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
     ) -> TaskResult: ...
+
+
+def executor_for(settings: ExecutorSettings) -> Executor:
+    """The executor ``scoreline.yaml`` (or ``$SCORELINE_RAY_ADDRESS``) asks for."""
+    address = settings.ray_address
+    if address is None:
+        return LocalExecutor(mount_namespaces=settings.mount_namespaces)
+    cls: Any = executor_class("ray")
+    return cls(address, mount_namespaces=settings.mount_namespaces)  # type: ignore[no-any-return]
 
 
 def executor_class(kind: str) -> type[Executor]:
@@ -62,6 +77,7 @@ class LocalExecutor:
         self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
     ) -> TaskResult:
         work = Path(task.work_dir)
+        work.mkdir(parents=True, exist_ok=True)
         log_path = work / "log.txt"
         artifacts = ArtifactStore(task.artifact_root)
         try:
@@ -179,7 +195,7 @@ class LocalExecutor:
         on_process: Callable[[str], None],
     ) -> tuple[str, int | None]:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in PRIVATE_VARIABLES},
             **task.environment,
             **extra_env,
             "SCORELINE_STEP_TOKEN": task.token,

@@ -136,6 +136,11 @@ def new_task(
 ) -> Task:
     """A task whose declared outputs are committed under the execution's own prefix;
     ``extra`` sets the optional :class:`Task` fields."""
+    fields: dict[str, Any] = {
+        "cpus": step.resources.cpus if step.resources else 1.0,
+        "memory_mb": step.resources.memory_mb if step.resources else None,
+        **extra,
+    }
     return Task(
         execution_id=ctx.execution.id,
         step_name=step.name,
@@ -153,7 +158,7 @@ def new_task(
         log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
         timeout_seconds=timeout_seconds,
         token=f"{ctx.execution.id}/{step.name}/{attempt}",
-        **extra,
+        **fields,
     )
 
 

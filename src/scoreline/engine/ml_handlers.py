@@ -169,7 +169,10 @@ class BatchTransformHandler(_BuiltinHandler):
         return [STEP_PYTHON, spec.origin]
 
     def task_fields(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
-        return {"python": python_spec(step.python, ctx, step)}
+        fields: dict[str, Any] = {"python": python_spec(step.python, ctx, step)}
+        if step.entry_point is None and step.resources is None:
+            fields["cpus"] = 0.0  # on a cluster the shares hold the CPUs; this task waits
+        return fields
 
     def config(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
         if step.entry_point is not None:
@@ -187,6 +190,7 @@ class BatchTransformHandler(_BuiltinHandler):
             "on_error": step.on_error,
             "threads": step.threads,
             "statistics": step.statistics,
+            "shares": step.shares,
             "model_sha256": expected,
         }
 
@@ -267,6 +271,7 @@ class TuningHandler(_BuiltinHandler):
             "strategy": step.strategy,
             "seed": step.seed,
             "outputs": step.declared_outputs(),
+            "trial_cpus": step.resources.cpus if step.resources else 1.0,
         }
 
     def cache_material(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Any]:
@@ -276,7 +281,10 @@ class TuningHandler(_BuiltinHandler):
         return material
 
     def task_fields(self, step: TuningStep, ctx: ExecutionContext) -> dict[str, Any]:
+        # The tuner itself only waits: on a cluster its trials hold the CPUs (resources.cpus
+        # each), so it asks for none and cannot starve them.
         return {
             "python": python_spec(step.python, ctx, step),
             "archive_outputs": ("model",) if step.model_archive else (),
+            "cpus": 0.0,
         }

@@ -51,6 +51,8 @@ class Task:
     """Absolute path the script uses → the working folder it must show (a mount namespace)."""
     archive_outputs: tuple[str, ...] = ()
     """Outputs also published as ``model.tar.gz`` inside themselves (SageMaker's model)."""
+    cpus: float = 1.0
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True)

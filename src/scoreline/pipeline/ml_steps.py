@@ -168,6 +168,11 @@ class BatchTransformStep(_TaskStep):
     statistics: bool = Field(
         default=False, description="also write statistics.json of the input, in the same pass"
     )
+    shares: int = Field(
+        default=0,
+        ge=0,
+        description="on a Ray cluster: tasks to split the input into (0: one per CPU)",
+    )
     entry_point: str | None = Field(
         default=None, description="inference script with SageMaker's handler functions"
     )

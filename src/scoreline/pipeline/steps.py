@@ -118,6 +118,16 @@ class PropertyFile(BaseModel):
     path: str
 
 
+class Resources(BaseModel):
+    """What one attempt of a task step needs: a cluster executor (Ray) schedules it where
+    that much is free; the local executor runs it as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpus: float = Field(default=1.0, gt=0, le=1024)
+    memory_mb: int | None = Field(default=None, gt=0)
+
+
 def _names(value: Any) -> Any:
     """Accept step objects where step names are expected (Python DSL convenience)."""
     if isinstance(value, list | tuple):
@@ -136,6 +146,7 @@ class StepBase(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     retry: RetryPolicy | None = None
     cache: CacheConfig | None = None
+    resources: Resources | None = None
 
     @field_validator("depends_on", mode="before")
     @classmethod

@@ -1,23 +1,43 @@
-"""The ``batch_transform`` step: the model and its fitted preprocessing applied to every row."""
+"""The ``batch_transform`` step: the model and its fitted preprocessing applied to every row.
+
+On a Ray cluster (the step runs there with ``SCORELINE_RAY_ADDRESS`` set) the input is split
+at line boundaries into one share per cluster CPU (or ``shares``), each share is scored by its
+own Ray task that streams it into a part file, and the parts of each input file are joined in
+order into the same output a single process writes. Parts live in a hidden folder until every
+share has succeeded; the step's output folder is then committed as one unit, as always.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from scoreline.data.flavors import load_model
-from scoreline.data.io import TableSpec
+from scoreline.data.flavors import load_model, model_file
+from scoreline.data.io import Share, TableSpec, data_files, line_shares
 from scoreline.data.preprocess import NumericFeature, Preprocessor
-from scoreline.data.transform import TransformOptions, batch_transform
+from scoreline.data.transform import (
+    REJECTED_FILE,
+    RegionReport,
+    RejectLog,
+    TransformOptions,
+    TransformReport,
+    batch_transform,
+    join_parts,
+    output_name,
+    score_region,
+)
+from scoreline.engine.ray_executor import STEP_ADDRESS_ENV, connect
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import write_json
 from scoreline.monitoring.statistics import DatasetProfile
 from scoreline.runners.common import input_dir, output_dir, run
 
 
-def _preprocessor(config: dict[str, Any]) -> Preprocessor:
-    folder = input_dir("preprocessing")
+def _preprocessor(config: dict[str, Any], folder: Path | None) -> Preprocessor:
     if folder is not None:
         return Preprocessor.load(folder)
     columns = [c for c in config.get("columns") or [] if c != config.get("id_column")]
@@ -43,23 +63,118 @@ def _profiler(preprocessor: Preprocessor) -> Callable[[], DatasetProfile]:
     return lambda: DatasetProfile(features)
 
 
-def main(config: dict[str, Any]) -> dict[str, Any]:
-    data, model_folder = input_dir("data"), input_dir("model")
-    assert data is not None
-    assert model_folder is not None
-    preprocessor = _preprocessor(config)
-    model = load_model(
-        model_folder, sha256=config.get("model_sha256"), threads=int(config.get("threads") or 0)
-    )
-    options = TransformOptions(
+def _options(config: dict[str, Any], preprocessor: Preprocessor) -> TransformOptions:
+    return TransformOptions(
         spec=_spec(config, preprocessor),
         output_format=config.get("output_format"),
         id_column=config.get("id_column"),
         on_error=config.get("on_error", "fail"),
         profiler=_profiler(preprocessor) if config.get("statistics") else None,
     )
-    started = time.perf_counter()
-    report = batch_transform(data, model, preprocessor, output_dir("predictions"), options)
+
+
+def _score_share(
+    share: Share, part: Path, config: dict[str, Any], folders: dict[str, str | None]
+) -> RegionReport:
+    """One share, on a Ray worker: one core for reading, encoding and predicting."""
+    import pyarrow
+
+    pyarrow.set_cpu_count(1)
+    preprocessing = folders["preprocessing"]
+    preprocessor = _preprocessor(config, Path(preprocessing) if preprocessing else None)
+    model = load_model(Path(str(folders["model"])), sha256=config.get("model_sha256"), threads=1)
+    return score_region(
+        share.path, share, part, model, preprocessor, _options(config, preprocessor)
+    )
+
+
+def _on_cluster(
+    ray: Any, data: Path, out: Path, config: dict[str, Any]
+) -> tuple[TransformReport, int]:
+    workers = int(config.get("shares") or ray.cluster_resources().get("CPU", 1))
+    files = data_files(data)
+    sizes = [f.stat().st_size for f in files]
+    preprocessing = input_dir("preprocessing")
+    options = _options(config, _preprocessor(config, preprocessing))
+    shares = {  # CSV outputs concatenate; a Parquet output is written by one task
+        f: line_shares(f, max(1, round(workers * size / max(sum(sizes), 1))))
+        if output_name(f, options).endswith(".csv")
+        else line_shares(f, 1)
+        for f, size in zip(files, sizes, strict=True)
+    }
+    parts = out / ".parts"
+    parts.mkdir(exist_ok=True)
+    folders = {
+        "model": str(input_dir("model")),
+        "preprocessing": preprocessing and str(preprocessing),
+    }
+    remote = ray.remote(_score_share).options(num_cpus=1, max_retries=0)
+    refs = {
+        f: [
+            remote.remote(share, parts / f"{f.name}.{k:05d}", config, folders)
+            for k, share in enumerate(shares[f])
+        ]
+        for f in files
+    }
+    report = TransformReport()
+    rejects = RejectLog(out / REJECTED_FILE)
+    try:
+        for f in files:
+            regions: list[RegionReport] = ray.get(refs[f])
+            target = out / output_name(f, options)
+            join_parts([parts / f"{f.name}.{k:05d}" for k in range(len(regions))], target)
+            merged = RegionReport(
+                rows=sum(r.rows for r in regions),
+                rejected=sum(r.rejected for r in regions),
+                profile=_merged([r.profile for r in regions]),
+                rejects=[x for r in regions for x in r.rejects],
+            )
+            rejects.add(merged.rejects)
+            report.add(f.name, target.name, merged)
+    except BaseException:
+        every = [r for rs in refs.values() for r in rs]
+        _, running = ray.wait(every, num_returns=len(every), timeout=0)
+        for ref in running:  # a share failed: the others' output is not wanted
+            ray.cancel(ref)
+        raise
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+        rejects.close()
+    return report, sum(len(s) for s in shares.values())
+
+
+def _merged(profiles: list[Any]) -> Any:
+    found = [p for p in profiles if p is not None]
+    for other in found[1:]:
+        found[0].merge(other)
+    return found[0] if found else None
+
+
+def main(config: dict[str, Any]) -> dict[str, Any]:
+    data, model_folder = input_dir("data"), input_dir("model")
+    assert data is not None
+    assert model_folder is not None
+    address = os.environ.get(STEP_ADDRESS_ENV)
+    placement: dict[str, Any] = {}
+    if address:
+        connecting = time.perf_counter()
+        ray = connect(address)
+        placement["rayConnectSeconds"] = round(time.perf_counter() - connecting, 3)
+        started = time.perf_counter()
+        report, shares = _on_cluster(ray, data, output_dir("predictions"), config)
+        flavor = model_file(model_folder)[0]
+        placement["rayShares"] = shares
+    else:
+        started = time.perf_counter()
+        preprocessor = _preprocessor(config, input_dir("preprocessing"))
+        model = load_model(
+            model_folder,
+            sha256=config.get("model_sha256"),
+            threads=int(config.get("threads") or 0),
+        )
+        options = _options(config, preprocessor)
+        report = batch_transform(data, model, preprocessor, output_dir("predictions"), options)
+        flavor = model.flavor
     seconds = time.perf_counter() - started
     if report.profile is not None:
         write_json(
@@ -74,7 +189,8 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         **report.to_dict(),
         "seconds": round(seconds, 3),
         "rowsPerSecond": round(report.rows / seconds) if seconds > 0 else None,
-        "modelFlavor": model.flavor,
+        "modelFlavor": flavor,
+        **placement,
     }
 
 

@@ -15,11 +15,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from scoreline.engine.ray_executor import STEP_ADDRESS_ENV, connect
 from scoreline.engine.tasks import (
     STEP_PYTHON_ENV,
     hyperparameter_arguments,
@@ -98,16 +101,23 @@ def _objective_value(objective: dict[str, Any], log: str, output: Path) -> float
 
 
 def _run_trial(
-    number: int, hyperparameters: dict[str, Any], config: dict[str, Any], root: Path, cpus: int
+    number: int,
+    hyperparameters: dict[str, Any],
+    config: dict[str, Any],
+    root: Path,
+    cpus: int,
+    base_env: dict[str, str],
 ) -> TrialResult:
+    """One training run. Everything it needs is in its arguments, so it can run in a thread
+    here or as a task on a Ray worker (whose own environment is not the step's)."""
     folder = root / f"trial-{number:03d}"
     model_dir, out_dir = folder / "model", folder / "output"
     model_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     hps = {**config["hyperparameters"], **{k: str(v) for k, v in hyperparameters.items()}}
-    channels = {name: input_dir(name) for name in config["channels"]}
+    channels = {name: config["channel_dirs"].get(name) for name in config["channels"]}
     env = {
-        **os.environ,
+        **base_env,
         **config.get("environment", {}),
         **training_environment(
             {k: v for k, v in channels.items() if v is not None}, model_dir, out_dir, hps, cpus
@@ -116,7 +126,7 @@ def _run_trial(
         "SCORELINE_TRIAL": str(number),
     }
     command = [
-        os.environ.get(STEP_PYTHON_ENV) or sys.executable,
+        base_env.get(STEP_PYTHON_ENV) or sys.executable,
         config["script"],
         *config["arguments"],
         *hyperparameter_arguments(hps),
@@ -137,6 +147,32 @@ def _run_trial(
     return TrialResult(number, hyperparameters, "COMPLETE", value, seconds)
 
 
+@contextmanager
+def _trial_pool(parallel: int, config: dict[str, Any]) -> Iterator[tuple[Any, int]]:
+    """(submit, threads per trial). ``submit(*args)`` starts :func:`_run_trial` and returns
+    a function that waits for its result: a Ray task each when the step runs on a cluster
+    (``resources.cpus`` each), else threads here sharing this machine's cores (oversubscribed
+    OpenMP threads spin and slow down)."""
+    address = os.environ.get(STEP_ADDRESS_ENV)
+    if address:
+        ray = connect(address)
+        cpus = float(config.get("trial_cpus") or 1)
+        remote = ray.remote(_run_trial).options(num_cpus=cpus, max_retries=0)
+
+        def on_cluster(*args: Any) -> Callable[[], TrialResult]:
+            ref = remote.remote(*args)
+            return lambda: ray.get(ref)
+
+        yield on_cluster, max(1, int(cpus))
+        return
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+
+        def here(*args: Any) -> Callable[[], TrialResult]:
+            return pool.submit(_run_trial, *args).result
+
+        yield here, max(1, (os.cpu_count() or 1) // parallel)
+
+
 def main(config: dict[str, Any]) -> dict[str, Any]:
     import optuna
 
@@ -149,19 +185,17 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
     max_jobs = max(int(config["max_jobs"]), 1)
     parallel = max(min(int(config["max_parallel_jobs"]), max_jobs), 1)
     root = Path.cwd() / "trials"
-    # Parallel trials share the cores: oversubscribed OpenMP threads spin and slow down.
-    cpus = max(1, (os.cpu_count() or 1) // parallel)
+    config = {**config, "channel_dirs": {n: str(input_dir(n)) for n in config["channels"]}}
+    base_env = dict(os.environ)
     results: list[TrialResult] = []
     metric = objective.get("metric_name", "objective")
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    with _trial_pool(parallel, config) as (submit, cpus):
         while len(results) < max_jobs:
             trials = [study.ask() for _ in range(min(parallel, max_jobs - len(results)))]
             proposals = [(t, _suggest(t, config["ranges"])) for t in trials]
-            futures = [
-                pool.submit(_run_trial, t.number, hps, config, root, cpus) for t, hps in proposals
-            ]
-            for (trial, _), future in zip(proposals, futures, strict=True):
-                result = future.result()
+            pending = [submit(t.number, hps, config, root, cpus, base_env) for t, hps in proposals]
+            for (trial, _), get in zip(proposals, pending, strict=True):
+                result = get()
                 if result.state == "COMPLETE":
                     study.tell(trial, result.value)
                 else:
