@@ -6,11 +6,12 @@ of a CSV file with the Abalone example's model) in its own project. For Ray, a l
 started with ``--num-cpus=N`` (N worker processes) and the step splits its input into one
 share per worker, each share on one core. Reported per run: the transform time the runner
 measures (input staged, output not yet committed; for Ray after the runner has connected to
-the cluster, which is reported apart), the step's wall time, the speed-up over
-one Ray worker and its efficiency (speed-up / N). The local executor runs twice: with every
-core (as a user runs it) and on one core (``threads: 1``, ``OMP_NUM_THREADS=1``, which also
-sizes pyarrow's pool), the same budget as one Ray worker, which is the fair baseline for
-Ray's own overhead.
+the cluster, which is reported apart), the step's wall time, the speed-up over one Ray
+worker, its efficiency (speed-up / N), and peak memory (``VmHWM``: the runner's on the local
+executor, the largest Ray worker's on Ray). The local executor runs twice: with every core
+(as a user runs it) and on one core (``threads: 1``, ``OMP_NUM_THREADS=1``, which also sizes
+pyarrow's pool), the same budget as one Ray worker, which is the fair baseline for Ray's own
+overhead.
 
 Targets (issue 8, on the 16-core machine the ``device`` tool lends): >= 0.8x linear speed-up
 up to 8 workers; Ray with 1 worker within 20% of the local executor.
@@ -67,6 +68,8 @@ def _run(root: Path, env: dict[str, str]) -> dict[str, Any]:
         "rows": step["metadata"]["rows"],
         "shares": step["metadata"].get("rayShares"),
         "connect_s": step["metadata"].get("rayConnectSeconds"),
+        "peak_mib": step["metadata"].get("peakMiB"),
+        "worker_peak_mib": step["metadata"].get("rayWorkerPeakMiB"),
     }
 
 
@@ -89,9 +92,11 @@ def main() -> None:
                 )
     base = runs[min(runs)]["transform_s"] * min(runs)
     print(f"batch transform of {args.rows:,} rows; {platform.node()}, {os.cpu_count()} CPUs")
-    print(f"{'executor':<14}{'transform s':>12}{'step s':>9}{'speed-up':>10}{'efficiency':>12}")
-    print(f"{'local':<14}{local['transform_s']:>12.2f}{local['step_s']:>9.2f}")
-    print(f"{'local, 1 core':<14}{single['transform_s']:>12.2f}{single['step_s']:>9.2f}")
+    print(f"{'executor':<14}{'transform s':>12}{'step s':>9}{'speed-up':>10}{'efficiency':>12}"
+          f"{'peak MiB':>10}")  # fmt: skip
+    for label, run in (("local", local), ("local, 1 core", single)):
+        print(f"{label:<14}{run['transform_s']:>12.2f}{run['step_s']:>9.2f}{'':>22}"
+              f"{run['peak_mib']:>10.0f}")  # fmt: skip
     results: dict[str, Any] = {
         "rows": args.rows,
         "cpus": os.cpu_count(),
@@ -103,8 +108,9 @@ def main() -> None:
         speedup = base / run["transform_s"]
         run.update(speedup=round(speedup, 2), efficiency=round(speedup / workers, 2))
         results["ray"][workers] = run
-        print(f"{f'ray x{workers}':<14}{run['transform_s']:>12.2f}{run['step_s']:>9.2f}"
-              f"{speedup:>10.2f}{speedup / workers:>12.2f}")  # fmt: skip
+        label = f"ray x{workers}"
+        print(f"{label:<14}{run['transform_s']:>12.2f}{run['step_s']:>9.2f}{speedup:>10.2f}"
+              f"{speedup / workers:>12.2f}{run['worker_peak_mib']:>10.0f}")  # fmt: skip
     if 1 in runs:
         ratio = runs[1]["transform_s"] / single["transform_s"]
         results["ray1_over_local_one_core"] = round(ratio, 3)

@@ -73,9 +73,19 @@ def _options(config: dict[str, Any], preprocessor: Preprocessor) -> TransformOpt
     )
 
 
+def peak_mib() -> float | None:
+    """This process's peak resident memory (``VmHWM``), where Linux reports it."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), None)
+    return round(int(line.split()[1]) / 1024, 1) if line else None
+
+
 def _score_share(
     share: Share, part: Path, config: dict[str, Any], folders: dict[str, str | None]
-) -> RegionReport:
+) -> tuple[RegionReport, float | None]:
     """One share, on a Ray worker: one core for reading, encoding and predicting."""
     import pyarrow
 
@@ -83,14 +93,13 @@ def _score_share(
     preprocessing = folders["preprocessing"]
     preprocessor = _preprocessor(config, Path(preprocessing) if preprocessing else None)
     model = load_model(Path(str(folders["model"])), sha256=config.get("model_sha256"), threads=1)
-    return score_region(
-        share.path, share, part, model, preprocessor, _options(config, preprocessor)
-    )
+    options = _options(config, preprocessor)
+    return score_region(share.path, share, part, model, preprocessor, options), peak_mib()
 
 
 def _on_cluster(
     ray: Any, data: Path, out: Path, config: dict[str, Any]
-) -> tuple[TransformReport, int]:
+) -> tuple[TransformReport, dict[str, Any]]:
     workers = int(config.get("shares") or ray.cluster_resources().get("CPU", 1))
     files = data_files(data)
     sizes = [f.stat().st_size for f in files]
@@ -118,9 +127,12 @@ def _on_cluster(
     }
     report = TransformReport()
     rejects = RejectLog(out / REJECTED_FILE)
+    peaks: list[float] = []
     try:
         for f in files:
-            regions: list[RegionReport] = ray.get(refs[f])
+            answers: list[tuple[RegionReport, float | None]] = ray.get(refs[f])
+            regions = [region for region, _ in answers]
+            peaks.extend(peak for _, peak in answers if peak is not None)
             target = out / output_name(f, options)
             join_parts([parts / f"{f.name}.{k:05d}" for k in range(len(regions))], target)
             merged = RegionReport(
@@ -140,7 +152,11 @@ def _on_cluster(
     finally:
         shutil.rmtree(parts, ignore_errors=True)
         rejects.close()
-    return report, sum(len(s) for s in shares.values())
+    placement = {
+        "rayShares": sum(len(s) for s in shares.values()),
+        "rayWorkerPeakMiB": max(peaks, default=None),
+    }
+    return report, placement
 
 
 def _merged(profiles: list[Any]) -> Any:
@@ -161,9 +177,9 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         ray = connect(address)
         placement["rayConnectSeconds"] = round(time.perf_counter() - connecting, 3)
         started = time.perf_counter()
-        report, shares = _on_cluster(ray, data, output_dir("predictions"), config)
+        report, on_cluster = _on_cluster(ray, data, output_dir("predictions"), config)
         flavor = model_file(model_folder)[0]
-        placement["rayShares"] = shares
+        placement.update(on_cluster)
     else:
         started = time.perf_counter()
         preprocessor = _preprocessor(config, input_dir("preprocessing"))
@@ -190,6 +206,7 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "rowsPerSecond": round(report.rows / seconds) if seconds > 0 else None,
         "modelFlavor": flavor,
+        "peakMiB": peak_mib(),
         **placement,
     }
 
