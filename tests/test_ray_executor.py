@@ -137,3 +137,23 @@ def test_batch_transform_splits_its_input_across_the_cluster(
     batch_transform(project.root / "data/input", load_model(project.root / "data/model"), pre,
                     local, options)  # fmt: skip
     assert scored == (local / "rows.csv").read_bytes()
+
+
+def test_without_the_ray_extra_the_error_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from scoreline.engine import ray_executor
+    from scoreline.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    with pytest.raises(ConfigError) as caught:
+        ray_executor.RayExecutor("127.0.0.1:6379")
+    assert caught.value.line() == (
+        "scoreline.yaml: executor.kind / $SCORELINE_RAY_ADDRESS: the Ray executor needs the "
+        "Python package 'ray' (pip install 'scoreline[ray]')"
+    )

@@ -15,6 +15,7 @@ is used. A driver connects once per process.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import threading
 import traceback
 from collections.abc import Callable
@@ -32,16 +33,25 @@ _connected: dict[str, Any] = {}
 _connect_lock = threading.Lock()
 
 
+MISSING_RAY = ConfigError(
+    "the Ray executor needs the Python package 'ray'",
+    where="scoreline.yaml: executor.kind / $SCORELINE_RAY_ADDRESS",
+    hint="pip install 'scoreline[ray]'",
+)
+
+
+def check_installed() -> None:
+    """Fail with one line, before anything starts, when the ``ray`` extra is missing."""
+    if importlib.util.find_spec("ray") is None:
+        raise MISSING_RAY
+
+
 def import_ray() -> Any:
     """The ``ray`` module, or a one-line error naming the extra to install."""
     try:
         import ray
     except ModuleNotFoundError:
-        raise ConfigError(
-            "the Ray executor needs the Python package 'ray'",
-            where="scoreline.yaml: executor.kind",
-            hint="pip install 'scoreline[ray]'",
-        ) from None
+        raise MISSING_RAY from None
     return ray
 
 
@@ -103,6 +113,7 @@ class RayExecutor:
     """Runs each task as a Ray task on the cluster at ``address``."""
 
     def __init__(self, address: str, mount_namespaces: str = "auto") -> None:
+        check_installed()
         self.address = address
         self.mount_namespaces = mount_namespaces
 
