@@ -90,14 +90,18 @@ def ray_head(workers: int = 2, node_env: dict[str, str] | None = None) -> Iterat
     """A local Ray head on 127.0.0.1 whose node runs ``workers`` tasks at a time (one worker
     process each); yields its address. Its environment is clean apart from ``node_env`` (a
     real node's own configuration, such as its object-store credentials), so its workers see
-    no database credentials. Stopped with its whole process group."""
+    no database credentials. Stopped with its whole process group.
+
+    Ray's token authentication keeps its token in one file per user (``~/.ray/auth_token``),
+    which any other Ray started by the same user rewrites; this loopback-only head turns it
+    off, for itself and, while it runs, for the clients this process starts."""
     ray = Path(sys.executable).parent / "ray"
     if not ray.exists():
         pytest.skip("ray is not installed")
     temp = Path(tempfile.mkdtemp(prefix="scoreline-ray-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORELINE_", "AWS_"))}
-    env.update(node_env or {}, RAY_USAGE_STATS_ENABLED="0")
+    env.update(node_env or {}, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     process = subprocess.Popen(
         [str(ray), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
          f"--num-cpus={workers}", "--include-dashboard=false", "--disable-usage-stats",
@@ -106,8 +110,10 @@ def ray_head(workers: int = 2, node_env: dict[str, str] | None = None) -> Iterat
         start_new_session=True,
     )  # fmt: skip
     address = f"127.0.0.1:{port}"
+    previous_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while True:
             probe = subprocess.run(
                 [str(ray), "status", f"--address={address}"], capture_output=True, env=env
@@ -121,6 +127,10 @@ def ray_head(workers: int = 2, node_env: dict[str, str] | None = None) -> Iterat
             time.sleep(0.5)
         yield address
     finally:
+        if previous_mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = previous_mode
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
