@@ -157,3 +157,22 @@ def test_without_the_ray_extra_the_error_names_the_install_command(
         "scoreline.yaml: executor.kind / $SCORELINE_RAY_ADDRESS: the Ray executor needs the "
         "Python package 'ray' (pip install 'scoreline[ray]')"
     )
+
+
+def test_an_unreachable_cluster_is_one_line_before_anything_starts(project: ProjectDir) -> None:
+    from tests.servers import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    (project.root / "scoreline.yaml").write_text(
+        f"name: test\nexecutor: {{kind: ray, address: '{address}'}}\n"
+    )
+    project.script("report.py", REPORT)
+    step = {"name": "S", "kind": "processing", "script": "scripts/report.py"}
+    project.pipeline({"name": "R", "steps": [step]})
+    result = project.cli("run", "R", "--wait", check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        f"error: executor.address / $SCORELINE_RAY_ADDRESS: cannot reach the Ray cluster at "
+        f"{address} ("
+    )
+    assert project.client().executions() == []

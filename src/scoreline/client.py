@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine.executors import executor_for
 from scoreline.engine.orchestrator import Orchestrator
-from scoreline.engine.ray_executor import check_installed
+from scoreline.engine.ray_executor import check_installed, check_reachable
 from scoreline.engine.recovery import STARTING, recover_lost_executions
 from scoreline.errors import DefinitionError, NotFoundError, ScorelineError, StateError
 from scoreline.pipeline.loader import load_file, load_params_file
@@ -189,8 +189,10 @@ class Client:
         values = definition.resolve_parameters(
             {**self.parameter_file_values(pipeline), **(parameters or {})}
         )
-        if self.project.settings.executor.ray_address:
-            check_installed()  # before a detached orchestrator could fail on it
+        ray_address = self.project.settings.executor.ray_address
+        if ray_address:  # before a detached orchestrator could fail on it
+            check_installed()
+            check_reachable(ray_address)
         version, _ = self.register(definition)
         orchestrator = self._orchestrator() if wait else None
         execution, created = self.store.create_execution(

@@ -286,6 +286,8 @@ class _Run:
                 cancel,
                 lambda process: self.messages.put(("process", task.step_name, process)),
             )
+        except ScorelineError as exc:  # e.g. the cluster went away: say so in one line
+            return TaskResult(outcome="failed", failure_reason=exc.line(), error_source="user")
         except Exception as exc:
             return TaskResult(
                 outcome="failed",

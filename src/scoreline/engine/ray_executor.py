@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import socket
 import threading
 import traceback
 from collections.abc import Callable
@@ -55,11 +56,29 @@ def import_ray() -> Any:
     return ray
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail with one line when nothing answers at ``address`` (``ray.init`` would wait for
+    minutes, logging). ``auto`` (a cluster started on this machine) is left to Ray."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc})",
+            where="executor.address / $SCORELINE_RAY_ADDRESS",
+            hint="start one with `ray start --head` or correct the address (host:port)",
+        ) from None
+
+
 def connect(address: str) -> Any:
     """Connect this process to the cluster at ``address`` (once) and return ``ray``."""
     ray = import_ray()
     with _connect_lock:
         if address not in _connected:
+            check_reachable(address)
             try:
                 ray.init(
                     address=address,
