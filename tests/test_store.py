@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -124,3 +125,16 @@ def test_concurrent_writers_queue_instead_of_failing(store_url: str) -> None:
         t.join()
     assert errors == []
     assert len(MetadataStore(url).list_events(limit=1000)) == 180
+
+
+def test_an_unreachable_database_is_one_line_without_its_password() -> None:
+    from scoreline.errors import ConfigError
+    from tests.servers import free_port
+
+    url = f"postgresql+psycopg://scoreline:s3cret@127.0.0.1:{free_port()}/records"
+    with pytest.raises(ConfigError) as caught:
+        MetadataStore(url)
+    line = caught.value.line()
+    assert line.startswith("$SCORELINE_STORE / scoreline.yaml: store: cannot open the metadata")
+    assert "s3cret" not in line
+    assert "\n" not in line

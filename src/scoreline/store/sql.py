@@ -80,7 +80,16 @@ class MetadataStore:
         else:
             self.engine = _create_engine(url)
         self._writer_lock = self.engine.dialect.name == "postgresql"
-        ensure_schema(self.engine, lock_path)
+        try:
+            ensure_schema(self.engine, lock_path)
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"cannot open the metadata store "
+                f"{make_url(url).render_as_string(hide_password=True)} ({reason})",
+                where="$SCORELINE_STORE / scoreline.yaml: store",
+                hint="start the database or correct the URL",
+            ) from None
         self.models = ModelRegistryStore(self)
         self.rules = RuleStore(self)
         self.monitoring = MonitoringStore(self)
