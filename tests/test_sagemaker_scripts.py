@@ -350,3 +350,21 @@ def test_a_missing_interpreter_fails_the_step_with_one_line(project: ProjectDir)
     assert record["failure_reason"].startswith(
         "interpreter '/nonexistent/python3' does not exist or is not executable"
     )
+
+
+@pytest.mark.slow
+def test_a_failing_handler_is_one_line_naming_the_records_and_writes_nothing(
+    project: ProjectDir,
+) -> None:
+    _handler_project(project)
+    project.script("inference.py", INFERENCE + "\n\ndef input_fn(body, content_type):\n"
+                   "    raise ValueError('cannot parse this batch')\n")  # fmt: skip
+    execution = json.loads(project.cli("run", "Serve", "--wait", "--json", check=False).stdout)
+    score = next(s for s in execution["steps"] if s["step_name"] == "Score")
+    assert score["status"] == "Failed"
+    assert score["failure_reason"] == (
+        "input_fn raised ValueError: cannot parse this batch (rows.csv, records 1-40)"
+    )
+    assert score["outputs"] == {}
+    work = project.root / ".scoreline" / "work"
+    assert not list(work.rglob("*.partial")), "a half-written output was left behind"

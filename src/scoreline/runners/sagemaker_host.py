@@ -226,12 +226,7 @@ def transform(config: dict[str, Any], work: Path) -> dict[str, Any]:
     used = {name: "script" if hasattr(module, name) else "default" for name in HANDLERS}
     folder = model_dir(_folder("INPUT", "MODEL"), config.get("model_sha256"), work)
     model = _call(handlers, "model_fn", "loading the model", str(folder))
-    content_type, accept = (
-        config.get("content_type", "text/csv"),
-        config.get("accept", "application/json"),
-    )
     sagemaker_layout = config.get("output_layout") == "sagemaker"
-    separator = b"\n" if config.get("assemble_with") == "Line" else b""
     source, out = _folder("INPUT", "DATA"), _folder("OUTPUT", "PREDICTIONS")
     files, requests, records = [], 0, 0
     for path in data_files(source):
@@ -239,16 +234,33 @@ def transform(config: dict[str, Any], work: Path) -> dict[str, Any]:
         name = f"{relative}.out" if sagemaker_layout else str(relative.with_suffix(".csv"))
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        count = 0
+        answered, count = _answer_file(path, target, handlers, model, config)
+        requests += answered
+        records += count
+        files.append({"input": str(relative), "output": name, "records": count})
+    return {"rows": records, "requests": requests, "files": files, "handlers": used,
+            "outputLayout": "sagemaker" if sagemaker_layout else "rows"}  # fmt: skip
+
+
+def _answer_file(
+    path: Path, target: Path, handlers: dict[str, Any], model: Any, config: dict[str, Any]
+) -> tuple[int, int]:
+    """Send one input file through the handlers into ``target`` (written under a temporary
+    name, renamed when complete, removed on failure); returns (requests, records)."""
+    content_type = config.get("content_type", "text/csv")
+    accept = config.get("accept", "application/json")
+    text_like = content_type.startswith("text/") or content_type == "application/json"
+    separator = b"\n" if config.get("assemble_with") == "Line" else b""
+    partial = target.with_name(f".{target.name}.partial")
+    requests = records = 0
+    try:
         with partial.open("wb") as sink:
             for first, size, body in mini_batches(path, config):
                 where = f"{path.name}, records {first + 1}-{first + size}"
-                text_like = content_type.startswith("text/") or content_type == "application/json"
                 request = body.decode("utf-8") if text_like else body
                 data = _call(handlers, "input_fn", where, request, content_type)
                 prediction = _call(handlers, "predict_fn", where, data, model)
-                if sagemaker_layout:
+                if config.get("output_layout") == "sagemaker":
                     response = _as_bytes(_call(handlers, "output_fn", where, prediction, accept))
                     sink.write(response)
                     if separator and not response.endswith(separator):
@@ -256,12 +268,12 @@ def transform(config: dict[str, Any], work: Path) -> dict[str, Any]:
                 else:
                     sink.write(_prediction_lines(prediction, size, where))
                 requests += 1
-                count += size
-        partial.replace(target)
-        records += count
-        files.append({"input": str(relative), "output": name, "records": count})
-    return {"rows": records, "requests": requests, "files": files, "handlers": used,
-            "outputLayout": "sagemaker" if sagemaker_layout else "rows"}  # fmt: skip
+                records += size
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return requests, records
 
 
 def _call(handlers: dict[str, Any], name: str, where: str, *args: Any) -> Any:
