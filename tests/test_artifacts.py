@@ -3,14 +3,24 @@ atomic commits, sha256 manifests, verified reads."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 import pytest
+import yaml
 
 from scoreline.artifacts import ArtifactStore, execution_key
-from scoreline.errors import ArtifactError
+from scoreline.errors import ArtifactError, UnavailableError
+from scoreline.types import ExecutionStatus
+from tests.conftest import ProjectDir
+
+if TYPE_CHECKING:
+    import httpx
+    from fastapi import FastAPI
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -92,3 +102,88 @@ def test_fingerprint_follows_content(tmp_path: Path) -> None:
     assert store.fingerprint(str(data)) != first
     with pytest.raises(ArtifactError, match="input not found"):
         store.fingerprint(str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize(
+    ("bucket", "change", "what"),
+    [
+        ("landing", {"AWS_SECRET_ACCESS_KEY": "wrong"}, "access denied ("),
+        ("never-made", {}, "bucket 'never-made' does not exist ("),
+        ("landing", {"AWS_ENDPOINT_URL": "closed port"}, "cannot reach the artifact store ("),
+    ],
+)
+def test_an_unusable_remote_root_is_one_line(
+    s3_environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    bucket: str,
+    change: dict[str, str],
+    what: str,
+) -> None:
+    from tests.servers import free_port, use_s3
+
+    if change.get("AWS_ENDPOINT_URL") == "closed port":
+        change = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    use_s3(monkeypatch, {**s3_environment, **change})
+    root = f"s3://{bucket}/artifacts"
+    with pytest.raises(UnavailableError) as caught:
+        ArtifactStore(root).check_reachable()
+    assert caught.value.line().startswith(f"artifact root {root}: {what}")
+    assert "\n" not in caught.value.line()
+    use_s3(monkeypatch, s3_environment)
+    ArtifactStore("s3://landing/artifacts").check_reachable()
+    ArtifactStore(str(Path("local-folder-needs-no-check"))).check_reachable()
+
+
+def test_an_outage_refuses_a_start_but_a_rule_leaves_an_execution_to_retry(
+    project: ProjectDir, s3_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scoreline.server.api import create_app
+    from tests.servers import use_s3
+
+    root = f"s3://landing/{project.root.parent.name}/artifacts"
+    rule = {
+        "name": "on-request",
+        "pattern": {"detail-type": ["Retrain Requested"]},
+        "target": {"start_pipeline": "P"},
+    }
+    (project.root / "scoreline.yaml").write_text(
+        yaml.safe_dump({"name": "test", "artifacts": root, "rules": [rule]})
+    )
+    script = project.script("noop.py", "print('scored')\n")
+    noop = {"name": "S", "kind": "processing", "script": script}
+    project.pipeline({"name": "P", "steps": [noop]})
+    use_s3(monkeypatch, {**s3_environment, "AWS_SECRET_ACCESS_KEY": "wrong"})
+
+    result = project.cli("run", "P", "--wait", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: artifact root {root}: access denied (")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert project.client().executions() == []
+    app = create_app(project.client())
+    answer = asyncio.run(_post(app, "/api/v1/executions", {"pipeline": "P"}))
+    assert (answer.status_code, answer.json()["error"]["code"]) == (503, "unavailable")
+
+    client = project.client()
+    client.store.append_event("Retrain Requested", {})
+    client.process_rules()
+    (execution,) = client.executions()
+    deadline = time.monotonic() + 60
+    while not ExecutionStatus(client.execution(execution.id).status).is_final:
+        assert time.monotonic() < deadline, "the rule's execution did not end"
+        time.sleep(0.1)
+    failed = client.execution(execution.id)
+    assert failed.status == ExecutionStatus.FAILED.value
+    assert failed.failure_reason.startswith("step 'S' failed: scoreline error: PermissionError(")
+
+    use_s3(monkeypatch, s3_environment)  # the outage is over
+    retried = project.client().retry(execution.id, wait=True)
+    assert retried.status == ExecutionStatus.SUCCEEDED.value
+
+
+async def _post(app: FastAPI, path: str, body: dict[str, Any]) -> httpx.Response:
+    """One request to ``app`` in this process."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        return await http.post(path, json=body)

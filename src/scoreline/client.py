@@ -181,18 +181,20 @@ class Client:
         wait: bool = False,
         client_request_token: str | None = None,
         actor: str | None = None,
+        check: bool = True,
     ) -> ExecutionRecord:
         """Start an execution of the project's current definition of ``pipeline``. With
         ``wait`` it runs here and returns when it ends; otherwise a detached orchestrator
-        process runs it. A repeated ``client_request_token`` returns the first execution."""
+        process runs it. A repeated ``client_request_token`` returns the first execution.
+        With ``check`` an unreachable Ray cluster or artifact store is one error now rather
+        than a failed step later; rules start without it, so that an outage leaves a Failed
+        execution to retry instead of no execution."""
         definition = self.definition(pipeline)
         values = definition.resolve_parameters(
             {**self.parameter_file_values(pipeline), **(parameters or {})}
         )
-        ray_address = self.project.settings.executor.ray_address
-        if ray_address:  # before a detached orchestrator could fail on it
-            check_installed()
-            check_reachable(ray_address)
+        if check:
+            self.check_reachable()
         version, _ = self.register(definition)
         orchestrator = self._orchestrator() if wait else None
         execution, created = self.store.create_execution(
@@ -216,6 +218,16 @@ class Client:
             return self._after(orchestrator.run(execution.id))
         self._spawn(execution.id)
         return execution
+
+    def check_reachable(self) -> None:
+        """Fail with one line when the Ray cluster or the artifact store that executions
+        need cannot be used: before an execution exists that a detached orchestrator would
+        fail on a step at a time."""
+        ray_address = self.project.settings.executor.ray_address
+        if ray_address:
+            check_installed()
+            check_reachable(ray_address)
+        self.artifacts.check_reachable()
 
     def run_execution(self, execution_id: str) -> ExecutionRecord:
         """Drive an execution in this process (used by detached orchestrators)."""
@@ -461,7 +473,7 @@ class Client:
     def _start_for_rule(
         self, pipeline: str, parameters: dict[str, Any], token: str
     ) -> ExecutionRecord:
-        return self.start(pipeline, parameters, client_request_token=token)
+        return self.start(pipeline, parameters, client_request_token=token, check=False)
 
     def retry(self, execution_id: str, *, wait: bool = False) -> ExecutionRecord:
         """Run again the failed, stopped and not-run steps of an ended execution."""

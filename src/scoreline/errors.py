@@ -48,6 +48,11 @@ class ArtifactError(ScorelineError):
     """An artifact could not be read or written, or its checksum does not match."""
 
 
+class UnavailableError(ScorelineError):
+    """A service that executions need (the artifact store, the Ray cluster) does not answer
+    or refuses access; the request itself may succeed later."""
+
+
 class StepError(ScorelineError):
     """A step failed while being prepared or run; the message is recorded on the step."""
 

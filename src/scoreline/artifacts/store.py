@@ -20,7 +20,7 @@ from typing import Any
 
 import fsspec
 
-from scoreline.errors import ArtifactError
+from scoreline.errors import ArtifactError, UnavailableError
 
 MANIFEST = "_manifest.json"
 _CHUNK = 1 << 20
@@ -78,6 +78,36 @@ class ArtifactStore:
         self.is_local = "file" in _protocols(self.fs)
         if self.is_local:
             Path(self._root_path).mkdir(parents=True, exist_ok=True)
+
+    def check_reachable(self) -> None:
+        """Fail with one line, before anything starts, when a remote root cannot be used:
+        its endpoint does not answer, its credentials are refused or its bucket is missing.
+        A local root needs no check."""
+        if self.is_local:
+            return
+        bucket = self._root_path.split("/", 1)[0]
+        where = f"artifact root {self.root}"
+        try:
+            self.fs.info(bucket)
+        except FileNotFoundError:
+            raise UnavailableError(
+                f"bucket '{bucket}' does not exist",
+                where=where,
+                hint="create it, or correct `artifacts` in scoreline.yaml / $SCORELINE_ARTIFACTS",
+            ) from None
+        except PermissionError as exc:
+            raise UnavailableError(
+                f"access denied ({_first_line(exc)})",
+                where=where,
+                hint="check the credentials, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for "
+                "s3://, and that they may list the bucket",
+            ) from None
+        except Exception as exc:  # the client library's own connection errors
+            raise UnavailableError(
+                f"cannot reach the artifact store ({_first_line(exc)})",
+                where=where,
+                hint="check that it is running and its endpoint, AWS_ENDPOINT_URL for s3://",
+            ) from None
 
     def uri(self, key: str) -> str:
         """The URI of ``key`` under the root."""
@@ -228,6 +258,10 @@ class ArtifactStore:
 def _protocols(fs: Any) -> tuple[str, ...]:
     protocol = fs.protocol
     return tuple(protocol) if isinstance(protocol, tuple | list) else (protocol,)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _relative_files(root: Path) -> Iterator[str]:

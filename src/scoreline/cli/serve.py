@@ -46,6 +46,7 @@ def serve(
     c = client()
     # A wrong trigger, schedule or rule is one line now, not a complaint every round.
     c.event_rules()
+    c.check_reachable()
     if api and host not in LOOPBACK and not c.store.tokens.any_active():
         raise ConfigError(
             f"refusing to serve the API on {host} without authentication",

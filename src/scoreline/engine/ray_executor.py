@@ -24,7 +24,7 @@ from typing import Any
 
 from scoreline.engine.executors import LocalExecutor
 from scoreline.engine.tasks import Task, TaskResult
-from scoreline.errors import ConfigError
+from scoreline.errors import ConfigError, UnavailableError
 
 STOP_WAIT_SECONDS = 30.0
 STEP_ADDRESS_ENV = "SCORELINE_RAY_ADDRESS"
@@ -66,7 +66,7 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
             return
     except (OSError, ValueError) as exc:
-        raise ConfigError(
+        raise UnavailableError(
             f"cannot reach the Ray cluster at {address} ({exc})",
             where="executor.address / $SCORELINE_RAY_ADDRESS",
             hint="start one with `ray start --head` or correct the address (host:port)",
@@ -87,7 +87,7 @@ def connect(address: str) -> Any:
                     configure_logging=False,
                 )
             except ConnectionError as exc:
-                raise ConfigError(
+                raise UnavailableError(
                     f"cannot reach the Ray cluster at {address} ({exc})",
                     where="executor.address / $SCORELINE_RAY_ADDRESS",
                     hint="start one with `ray start --head` or correct the address",

@@ -27,6 +27,7 @@ from scoreline.errors import (
     ParameterError,
     ScorelineError,
     StateError,
+    UnavailableError,
 )
 
 MAX_INT = 2**31 - 1
@@ -46,6 +47,7 @@ ERRORS: list[tuple[type[ScorelineError], int, str]] = [
     (StateError, 409, "conflict"),
     (DefinitionError, 400, "invalid_definition"),
     (ConfigError, 400, "invalid_configuration"),
+    (UnavailableError, 503, "unavailable"),
 ]
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed request (e.g. a body that is not JSON)"},
@@ -209,6 +211,7 @@ def create_app(client: Client) -> FastAPI:
             **ERROR_RESPONSES,
             404: {"description": "No such pipeline"},
             422: {"description": "Invalid parameters"},
+            503: {"description": "The artifact store or the Ray cluster does not answer"},
         },
     )
     def start(body: StartRequest, who: Operator) -> dict[str, Any]:
