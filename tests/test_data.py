@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 
+from scoreline.data import io
 from scoreline.data.flavors import load_model, model_digest
 from scoreline.data.io import TableSpec, line_shares, read_table
 from scoreline.data.preprocess import Preprocessor
@@ -199,8 +200,9 @@ def test_shares_scored_apart_and_joined_equal_the_whole_file(
     a bad row is still named by its row number in the whole file."""
     pre, model_dir = fitted
     lines = (ABALONE / "inference-data.csv").read_text().splitlines() * 12  # ~2.3 MB
-    bad_row = len(lines) - 100
+    bad_row, unknown_row = len(lines) - 100, len(lines) - 150
     lines[bad_row] = lines[bad_row].replace(lines[bad_row].split(",")[2], "oops", 1)
+    lines[unknown_row] = "Q" + lines[unknown_row][1:]  # a sex the preprocessing never saw
     text = ("sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,"
             "shell_weight\n" if header else "") + "\n".join(lines) + "\n"  # fmt: skip
     source = tmp_path / "big.csv"
@@ -221,5 +223,12 @@ def test_shares_scored_apart_and_joined_equal_the_whole_file(
     join_parts(parts, tmp_path / "joined.csv")
     assert (tmp_path / "joined.csv").read_bytes() == (tmp_path / "whole" / "big.csv").read_bytes()
     assert sum(r.rows for r in regions) == whole.rows == len(lines)
-    (reject,) = [x for r in regions for x in r.rejects]
-    assert (reject.row, reject.column) == (bad_row + 1 + header, "diameter")
+    rejects = sorted((x.row, x.column) for r in regions for x in r.rejects)
+    assert rejects == [(unknown_row + 1 + header, "sex"), (bad_row + 1 + header, "diameter")]
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text(text.replace("oops", "0.1").replace("\nQ", "\nM"))
+    io._lines_before.cache_clear()
+    for k, share in enumerate(line_shares(clean, 4)):
+        score_region(clean, share, tmp_path / f"clean-{k}", model, pre, options)
+    assert io._lines_before.cache_info().misses == 0, "rows are counted only for a row number"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 from collections.abc import Iterator, Sequence
@@ -99,14 +100,22 @@ class Reject:
 
 @dataclass
 class Chunk:
-    """A slice of one input file. ``first_row`` is the file row number of its first row
-    (header lines counted); rows flagged in ``rejected_mask`` hold nulls only."""
+    """A slice of one input file (or of one :class:`Share` of it): ``row`` is the number of
+    its first row counted from the start of the share, header lines included; rows flagged
+    in ``rejected_mask`` hold nulls only."""
 
     file: Path
-    first_row: int
+    row: int
     batch: pa.RecordBatch
     rejects: list[Reject] = field(default_factory=list)
     rejected_mask: np.ndarray | None = None
+    share: Share | None = None
+
+    @property
+    def first_row(self) -> int:
+        """The file row number of the first row. For a share after the first, the lines
+        before it are counted only when a row number is asked for (an error, a reject)."""
+        return self.row + (self.share.lines_before() if self.share else 0)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,10 @@ class Share:
     @property
     def whole(self) -> bool:
         return self.start == 0 and self.end >= self.path.stat().st_size
+
+    def lines_before(self) -> int:
+        """Lines of the file before this share."""
+        return _lines_before(self.path, self.start)
 
 
 def line_shares(path: Path, count: int) -> list[Share]:
@@ -140,8 +153,10 @@ def line_shares(path: Path, count: int) -> list[Share]:
     return [Share(path, a, b) for a, b in pairwise(bounds) if b > a]
 
 
-def _rows_before(path: Path, offset: int) -> int:
-    """Lines before byte ``offset`` (a line boundary): a memchr-speed pass over the prefix."""
+@functools.lru_cache(maxsize=64)
+def _lines_before(path: Path, offset: int) -> int:
+    """Lines before byte ``offset`` (a line boundary): a memchr-speed pass over the prefix,
+    which a share's reader does not need until it reports a row number."""
     lines = 0
     with path.open("rb") as handle:
         remaining = offset
@@ -229,13 +244,11 @@ def fast_chunks(
         quoted_strings_can_be_null=False,
     )
     row = 2 if spec.header and first else 1
-    if share is not None and not first:
-        row = _rows_before(path, share.start) + 1
     source: Any = path if share is None else _RangeReader(share)
     try:
         reader = pacsv.open_csv(source, read_options=read, convert_options=convert)
         for batch in reader:
-            yield Chunk(path, row, batch)
+            yield Chunk(path, row, batch, share=None if first else share)
             row += batch.num_rows
     except pa.ArrowInvalid as exc:
         raise FastPathError(str(exc)) from exc
@@ -285,7 +298,7 @@ def careful_csv_chunks(
     fit ``spec``."""
     names = list(spec.columns)
     first = share is None or share.start == 0
-    offset = 0 if share is None or share.start == 0 else _rows_before(path, share.start)
+    offset = 0 if share is None or first else share.lines_before()
     raw: Any = path.open("rb") if share is None else _RangeReader(share)
     with io.TextIOWrapper(raw, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
