@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from scoreline.artifacts import ArtifactStore, execution_key
-from scoreline.errors import ArtifactError, UnavailableError
+from scoreline.errors import ArtifactError, ConfigError, UnavailableError
 from scoreline.types import ExecutionStatus
 from tests.conftest import ProjectDir
 
@@ -187,3 +188,97 @@ async def _post(app: FastAPI, path: str, body: dict[str, Any]) -> httpx.Response
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         return await http.post(path, json=body)
+
+
+def test_endpoint_region_and_profile_from_scoreline_yaml(
+    project: ProjectDir,
+    s3_environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No AWS_* endpoint or keys in the environment: the project file names the endpoint
+    and region, and a profile of the AWS credentials file holds the keys; artifacts, an
+    s3:// input and a bucket trigger all use them."""
+    import s3fs
+
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text(
+        "[team]\n"
+        f"aws_access_key_id = {s3_environment['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {s3_environment['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    for name in s3_environment:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    s3fs.S3FileSystem.clear_instance_cache()
+    bucket = s3fs.S3FileSystem(
+        key=s3_environment["AWS_ACCESS_KEY_ID"],
+        secret=s3_environment["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=s3_environment["AWS_ENDPOINT_URL"],
+    )
+    prefix = f"landing/{project.root.parent.name}"
+    bucket.pipe(f"{prefix}/input/rows.csv", b"1\n2\n3\n")
+    s3 = {"endpoint_url": s3_environment["AWS_ENDPOINT_URL"], "region": "us-east-1"}
+    settings = {"name": "test", "artifacts": f"s3://{prefix}/artifacts", "s3": s3}
+    (project.root / "scoreline.yaml").write_text(yaml.safe_dump(settings))
+    count = project.script(
+        "count.py",
+        """
+        import os, pathlib
+        rows = pathlib.Path(os.environ["SCORELINE_INPUT_ROWS"], "rows.csv").read_text().split()
+        out = pathlib.Path(os.environ["SCORELINE_OUTPUT_COUNT"])
+        (out / "count.txt").write_text(str(len(rows)))
+        """,
+    )
+    counting = {
+        "name": "Count",
+        "kind": "processing",
+        "script": count,
+        "inputs": {"rows": f"s3://{prefix}/input/rows.csv"},
+        "outputs": ["count"],
+    }
+    project.pipeline({"name": "P", "steps": [counting]})
+
+    refused = project.cli("run", "P", "--wait", check=False)
+    assert refused.returncode == 1, "without a profile there are no keys"
+    assert refused.stderr.startswith(
+        f"error: artifact root {settings['artifacts']}: access denied (Unable to locate "
+        "credentials) (check the credentials: "
+    )
+
+    settings["s3"] = {**s3, "profile": "team"}
+    (project.root / "scoreline.yaml").write_text(yaml.safe_dump(settings))
+    execution = json.loads(project.cli("run", "P", "--wait", "--json").stdout)
+    assert execution["status"] == "Succeeded", execution
+    key = f"{prefix}/artifacts/executions/{execution['id']}/Count/count"
+    assert bucket.cat_file(f"{key}/count.txt") == b"3"
+    assert bucket.exists(f"{key}/_manifest.json")
+
+    trigger = {"name": "arrivals", "location": f"s3://{prefix}/input", "pipeline": "P"}
+    settings["triggers"] = [trigger]
+    (project.root / "scoreline.yaml").write_text(yaml.safe_dump(settings))
+    client = project.client()
+    client.serve_once()
+    (created,) = client.events(detail_type="Object Created")
+    assert created.detail["object"]["key"].endswith("input/rows.csv")
+
+
+def test_keys_in_scoreline_yaml_are_refused(project: ProjectDir) -> None:
+    (project.root / "scoreline.yaml").write_text(
+        yaml.safe_dump({"name": "test", "s3": {"endpoint_url": "http://x", "secret": "s"}})
+    )
+    result = project.cli("pipelines", "list", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: ")
+    assert "keys do not belong in scoreline.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_root_whose_filesystem_package_is_missing_is_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        ArtifactStore("gcs://bucket/artifacts")  # gcsfs is not installed
+    assert (
+        caught.value.line()
+        == "gcs://bucket/artifacts: Please install gcsfs to access Google Storage"
+    )

@@ -84,7 +84,7 @@ class Client:
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
-        return ArtifactStore(self.project.artifact_root)
+        return ArtifactStore(self.project.artifact_root, self.project.storage_options)
 
     def close(self) -> None:
         if "store" in self.__dict__:
@@ -419,7 +419,7 @@ class Client:
 
         now = now or utcnow()
         for trigger in self.triggers():
-            poll_trigger(self.store, trigger, self.project.root, now)
+            poll_trigger(self.store, trigger, self.project.root, now, self.project.storage_options)
         for schedule in self.schedules():
             poll_schedule(self.store, schedule, now)
         self.process_rules()
@@ -465,7 +465,9 @@ class Client:
         see a partial object). Returns its URI."""
         from scoreline.events.sources import upload
 
-        return upload(source, to, self.project.variables(env), self.project.root)
+        return upload(
+            source, to, self.project.variables(env), self.project.root, self.project.storage_options
+        )
 
     def deliveries(self, status: str | None = None, limit: int = 100) -> list[DeliveryRecord]:
         return self.store.deliveries.list(status, limit)

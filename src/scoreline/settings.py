@@ -141,6 +141,43 @@ class NotificationSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1)
 
 
+class S3Settings(BaseModel):
+    """How to reach an S3-compatible store (artifacts, s3:// inputs, bucket triggers), when
+    the environment's ``AWS_*`` variables are not to decide alone. No secrets here: keys
+    come from ``AWS_*`` or from ``profile`` in the AWS credentials file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_url: str | None = Field(
+        default=None, description="e.g. http://127.0.0.1:8333; else $AWS_ENDPOINT_URL"
+    )
+    region: str | None = Field(default=None, description="else $AWS_DEFAULT_REGION")
+    profile: str | None = Field(
+        default=None, description="a profile of the AWS credentials file (~/.aws/credentials)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict) and {"key", "secret", "aws_secret_access_key"} & set(data):
+            raise ValueError(
+                "keys do not belong in scoreline.yaml: use AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or a profile"
+            )
+        return data
+
+    def storage_options(self) -> dict[str, dict[str, Any]]:
+        """fsspec storage options by protocol (what s3fs takes)."""
+        options: dict[str, Any] = {}
+        if self.endpoint_url:
+            options["endpoint_url"] = self.endpoint_url
+        if self.region:
+            options["client_kwargs"] = {"region_name": self.region}
+        if self.profile:
+            options["profile"] = self.profile
+        return {"s3": options} if options else {}
+
+
 class ProjectSettings(BaseModel):
     """Contents of ``scoreline.yaml``."""
 
@@ -149,6 +186,7 @@ class ProjectSettings(BaseModel):
     name: str = "scoreline-project"
     store: str | None = Field(default=None, description="SQLAlchemy URL of the metadata store")
     artifacts: str | None = Field(default=None, description="fsspec URI of the artifact root")
+    s3: S3Settings = Field(default_factory=S3Settings)
     pipelines: list[str] = Field(default_factory=lambda: ["pipelines/*.yaml", "pipelines/*.py"])
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     lease_seconds: float = Field(default=30.0, gt=0)
@@ -184,6 +222,11 @@ class Project:
         if "://" in root:
             return root
         return str((self.root / root).resolve())
+
+    @property
+    def storage_options(self) -> dict[str, dict[str, Any]]:
+        """fsspec options by protocol for the artifact store, inputs and triggers."""
+        return self.settings.s3.storage_options()
 
     @property
     def work_dir(self) -> Path:

@@ -13,16 +13,18 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
-from scoreline.errors import ArtifactError, UnavailableError
+from scoreline.errors import ArtifactError, ConfigError, UnavailableError
 
 MANIFEST = "_manifest.json"
+CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound")
+"""botocore's errors for missing credentials, known by name so botocore is not imported."""
 _CHUNK = 1 << 20
 
 
@@ -69,12 +71,32 @@ def execution_key(execution_id: str, step: str, *rest: str) -> str:
     return "/".join(["executions", execution_id, step, *rest])
 
 
-class ArtifactStore:
-    """Read and write artifacts under ``root`` (a folder path or an fsspec URI)."""
+StorageOptions = Mapping[str, Mapping[str, Any]]
+"""fsspec storage options by protocol, e.g. ``{"s3": {"endpoint_url": ...}}``."""
 
-    def __init__(self, root: str) -> None:
+
+def filesystem(uri: str, options: StorageOptions | None = None) -> tuple[Any, str]:
+    """The fsspec filesystem of ``uri`` (a path or a URI), with the options of its protocol,
+    and the path within it."""
+    protocol = uri.split("://", 1)[0] if "://" in uri else "file"
+    try:
+        return fsspec.core.url_to_fs(uri, **(options or {}).get(protocol, {}))  # type: ignore[no-any-return]
+    except ImportError as exc:  # fsspec names the package its protocol needs
+        raise ConfigError(
+            str(exc),
+            where=uri,
+            hint="pip install 'scoreline[s3]'" if protocol in ("s3", "s3a") else None,
+        ) from None
+
+
+class ArtifactStore:
+    """Read and write artifacts under ``root`` (a folder path or an fsspec URI); ``options``
+    configure the filesystems of its root and of the URIs it reads."""
+
+    def __init__(self, root: str, options: StorageOptions | None = None) -> None:
         self.root = root.rstrip("/")
-        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
+        self.options: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (options or {}).items()}
+        self.fs, self._root_path = filesystem(self.root, self.options)
         self.is_local = "file" in _protocols(self.fs)
         if self.is_local:
             Path(self._root_path).mkdir(parents=True, exist_ok=True)
@@ -95,18 +117,19 @@ class ArtifactStore:
                 where=where,
                 hint="create it, or correct `artifacts` in scoreline.yaml / $SCORELINE_ARTIFACTS",
             ) from None
-        except PermissionError as exc:
-            raise UnavailableError(
-                f"access denied ({_first_line(exc)})",
-                where=where,
-                hint="check the credentials, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for "
-                "s3://, and that they may list the bucket",
-            ) from None
-        except Exception as exc:  # the client library's own connection errors
+        except Exception as exc:  # PermissionError, or the client library's own errors
+            if isinstance(exc, PermissionError) or type(exc).__name__ in CREDENTIAL_ERRORS:
+                raise UnavailableError(
+                    f"access denied ({_first_line(exc)})",
+                    where=where,
+                    hint="check the credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                    "or s3.profile in scoreline.yaml, for s3://; they must list the bucket",
+                ) from None
             raise UnavailableError(
                 f"cannot reach the artifact store ({_first_line(exc)})",
                 where=where,
-                hint="check that it is running and its endpoint, AWS_ENDPOINT_URL for s3://",
+                hint="check that it is running, and its endpoint: AWS_ENDPOINT_URL or "
+                "s3.endpoint_url in scoreline.yaml, for s3://",
             ) from None
 
     def uri(self, key: str) -> str:
@@ -234,7 +257,7 @@ class ArtifactStore:
 
     def _resolve(self, uri_or_key: str) -> tuple[Any, str]:
         if "://" in uri_or_key or uri_or_key.startswith("/"):
-            return fsspec.core.url_to_fs(uri_or_key)  # type: ignore[no-any-return]
+            return filesystem(uri_or_key, self.options)
         return self.fs, self._path(uri_or_key)
 
     def _write_bytes(self, path: str, data: bytes) -> None:

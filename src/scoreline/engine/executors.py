@@ -79,7 +79,7 @@ class LocalExecutor:
         work = Path(task.work_dir)
         work.mkdir(parents=True, exist_ok=True)
         log_path = work / "log.txt"
-        artifacts = ArtifactStore(task.artifact_root)
+        artifacts = ArtifactStore(task.artifact_root, task.storage_options)
         try:
             namespace = self._namespace(task)
             python, python_record = step_python(task.python)

@@ -150,6 +150,7 @@ def new_task(
         cwd=str(work_dir),
         work_dir=str(work_dir),
         artifact_root=ctx.artifacts.root,
+        storage_options=ctx.artifacts.options,
         inputs=inputs,
         outputs={
             name: execution_key(ctx.execution.id, step.name, name)

@@ -38,6 +38,8 @@ class Task:
     cwd: str
     work_dir: str
     artifact_root: str
+    storage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The artifact store's fsspec options by protocol (an endpoint, a region; no secrets)."""
     inputs: dict[str, str] = field(default_factory=dict)
     """Input name → URI (file or folder) to copy into ``work_dir/input/<name>``."""
     outputs: dict[str, str] = field(default_factory=dict)

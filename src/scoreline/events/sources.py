@@ -9,7 +9,7 @@ import fnmatch
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoreline.errors import ConfigError
@@ -17,6 +17,9 @@ from scoreline.settings import RuleSettings, ScheduleSettings, TriggerSettings
 from scoreline.store import MetadataStore
 from scoreline.store.records import EventRecord
 from scoreline.types import DetailType
+
+if TYPE_CHECKING:
+    from scoreline.artifacts.store import StorageOptions
 
 IGNORED_SUFFIXES = (".part", ".partial", ".tmp")
 SCHEDULE_GRACE = timedelta(minutes=2)
@@ -26,14 +29,16 @@ SCHEDULE_GRACE = timedelta(minutes=2)
 # --- data arrival --------------------------------------------------------------------------
 
 
-def _location(trigger: TriggerSettings, root: Path) -> tuple[Any, str, str]:
+def _location(
+    trigger: TriggerSettings, root: Path, options: StorageOptions | None
+) -> tuple[Any, str, str]:
     """(filesystem, path, URI prefix) of a trigger's location."""
-    import fsspec
+    from scoreline.artifacts.store import filesystem
 
     location = trigger.location
     if "://" not in location:
         location = str((root / location).resolve())
-    fs, path = fsspec.core.url_to_fs(location)
+    fs, path = filesystem(location, options)
     prefix = location.split("://", 1)[0] + "://" if "://" in location else ""
     return fs, path, prefix
 
@@ -46,11 +51,15 @@ def _version(info: dict[str, Any]) -> str:
 
 
 def poll_trigger(
-    store: MetadataStore, trigger: TriggerSettings, root: Path, now: datetime
+    store: MetadataStore,
+    trigger: TriggerSettings,
+    root: Path,
+    now: datetime,
+    options: StorageOptions | None = None,
 ) -> list[EventRecord]:
     """Look at the trigger's location once; emit "Object Created" for each complete new
     object (or new version of one) whose name matches."""
-    fs, path, scheme = _location(trigger, root)
+    fs, path, scheme = _location(trigger, root, options)
     try:
         found = fs.find(path, detail=True)
     except FileNotFoundError:
@@ -189,10 +198,16 @@ UPLOAD_PREFIXES = {
 }
 
 
-def upload(source: Path, to: str, variables: Mapping[str, Any], root: Path) -> str:
+def upload(
+    source: Path,
+    to: str,
+    variables: Mapping[str, Any],
+    root: Path,
+    options: StorageOptions | None = None,
+) -> str:
     """Copy ``source`` to ``<bucket_name>/<bucket_prefix>/<prefix of 'to'>/<its name>``,
     under a temporary name renamed at the end (an S3 put is atomic by itself)."""
-    import fsspec
+    from scoreline.artifacts.store import filesystem
 
     if to not in UPLOAD_PREFIXES:
         raise ConfigError(
@@ -206,7 +221,7 @@ def upload(source: Path, to: str, variables: Mapping[str, Any], root: Path) -> s
     parts = [bucket.rstrip("/"), str(variables["bucket_prefix"]).strip("/")]
     parts.append(str(variables[UPLOAD_PREFIXES[to]]).strip("/"))
     target = "/".join(p for p in parts if p) + "/" + source.name
-    fs, path = fsspec.core.url_to_fs(target)
+    fs, path = filesystem(target, options)
     folder = path.rsplit("/", 1)[0]
     fs.makedirs(folder, exist_ok=True)
     if "://" in target and not target.startswith("file://"):
