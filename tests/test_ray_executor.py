@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -81,15 +83,49 @@ def test_stopping_an_execution_stops_its_ray_task(on_ray: ProjectDir) -> None:
     assert client.execution(started["id"]).status == "Stopped"
     assert time.monotonic() - stop_requested < 30
     token = f"SCORELINE_STEP_TOKEN={started['id']}/S/1".encode()
-    assert not [p for p in _environments() if token in p], "the step's process survived"
+    assert not _processes_with(token), "the step's process survived"
 
 
-def _environments() -> list[list[bytes]]:
+def test_a_step_dies_with_its_ray_worker(on_ray: ProjectDir) -> None:
+    """A worker killed under a running step (its node lost, OOM) takes the step's process
+    with it, which crash recovery on the orchestrator's host could not find; the step fails
+    with the reason."""
+    project = on_ray
+    project.script("slow.py", "import time\nprint('started', flush=True)\ntime.sleep(600)\n")
+    step = {"name": "S", "kind": "processing", "script": "scripts/slow.py"}
+    project.pipeline({"name": "Slow", "steps": [step]})
+    started = json.loads(project.cli("run", "Slow", "--json").stdout)
+    token = f"SCORELINE_STEP_TOKEN={started['id']}/S/1".encode()
+    deadline = time.monotonic() + 120
+    while not (found := _processes_with(token)):
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.2)
+    (pid,) = found
+    worker = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    os.kill(worker, signal.SIGKILL)
+    while _processes_with(token):
+        assert time.monotonic() < deadline, "the step's process outlived its worker"
+        time.sleep(0.1)
+    client = project.client()
+    while client.execution(started["id"]).status == "Executing":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.2)
+    (record,) = client.steps(started["id"])
+    assert record.status == "Failed"
+    assert record.failure_reason.startswith("the step's Ray worker was lost: ")
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    """Processes whose environment holds ``marker`` (a step's token)."""
+    return [pid for pid, environment in _environments() if marker in environment]
+
+
+def _environments() -> list[tuple[int, list[bytes]]]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                found.append((entry / "environ").read_bytes().split(b"\0"))
+                found.append((int(entry.name), (entry / "environ").read_bytes().split(b"\0")))
     return found
 
 

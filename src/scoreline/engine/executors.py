@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -67,11 +68,17 @@ class LocalExecutor:
     """Runs each task as a subprocess in its own process group on this machine.
 
     ``mount_namespaces="off"`` refuses steps with container paths instead of binding them
-    in a private mount namespace (for machines or policies that do not allow namespaces)."""
+    in a private mount namespace (for machines or policies that do not allow namespaces).
+    ``die_with_parent`` has the kernel kill a step whose executor process dies (where
+    util-linux's ``setpriv`` is installed): for workers whose orphans crash recovery, which
+    looks only on the orchestrator's host, could not find."""
 
-    def __init__(self, hostname: str = "", mount_namespaces: str = "auto") -> None:
+    def __init__(
+        self, hostname: str = "", mount_namespaces: str = "auto", die_with_parent: bool = False
+    ) -> None:
         self.hostname = hostname or os.uname().nodename
         self.mount_namespaces = mount_namespaces
+        self.die_with_parent = die_with_parent
 
     def run(
         self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
@@ -101,6 +108,9 @@ class LocalExecutor:
         command = [python if part == STEP_PYTHON else part for part in task.command]
         if task.container_paths:
             command = mounts.wrap(command, task.container_paths, namespace)
+        setpriv = shutil.which("setpriv") if self.die_with_parent else None
+        if setpriv:
+            command = [setpriv, "--pdeathsig", "KILL", "--", *command]
         outcome, exit_code = self._execute(
             task, command, {STEP_PYTHON_ENV: python}, log_path, cancel, on_process
         )

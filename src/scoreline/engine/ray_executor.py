@@ -106,9 +106,8 @@ def _run_on_worker(task: Task, mount_namespaces: str, address: str) -> TaskResul
 
     def attempt() -> None:
         try:
-            result = LocalExecutor(mount_namespaces=mount_namespaces).run(
-                local, cancel, lambda _: None
-            )
+            executor = LocalExecutor(mount_namespaces=mount_namespaces, die_with_parent=True)
+            result = executor.run(local, cancel, lambda _: None)
         except Exception as exc:  # scoreline's own fault, reported like the local executor's
             result = TaskResult(
                 outcome="failed",
@@ -157,7 +156,15 @@ class RayExecutor:
         while True:
             ready, _ = ray.wait([ref], timeout=0.1)
             if ready:
-                result: TaskResult = ray.get(ref)
+                try:
+                    result: TaskResult = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the worker or its node died
+                    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    return TaskResult(
+                        outcome="failed",
+                        failure_reason=f"the step's Ray worker was lost: {message}",
+                        error_source="system",
+                    )
                 return result
             if cancel.is_set():
                 ray.cancel(ref)
