@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,23 @@ def test_shares_scored_apart_and_joined_equal_the_whole_file(
     for k, share in enumerate(line_shares(clean, 4)):
         score_region(clean, share, tmp_path / f"clean-{k}", model, pre, options)
     assert io._lines_before.cache_info().misses == 0, "rows are counted only for a row number"
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_parts_join_in_order_with_or_without_a_kernel_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
+) -> None:
+    if not kernel_copy:  # e.g. parts on another file system: EXDEV
+
+        def refuse(*_: object) -> int:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    contents = [b"1.5\n2.5\n", b"", b"3.5\n" * 100_000, b"4.5\n"]
+    parts = []
+    for k, content in enumerate(contents):
+        parts.append(tmp_path / f"part-{k}")
+        parts[-1].write_bytes(content)
+    join_parts(parts, tmp_path / "joined.csv")
+    assert (tmp_path / "joined.csv").read_bytes() == b"".join(contents)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.csv"]
