@@ -135,6 +135,19 @@ def test_an_unusable_remote_root_is_one_line(
     ArtifactStore(str(Path("local-folder-needs-no-check"))).check_reachable()
 
 
+def test_the_options_of_s3_serve_the_s3a_scheme_too(
+    s3_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.servers import free_port, use_s3
+
+    use_s3(monkeypatch, {**s3_environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    endpoint = {"s3": {"endpoint_url": s3_environment["AWS_ENDPOINT_URL"]}}
+    store = ArtifactStore("s3a://landing/s3a-artifacts", endpoint)
+    store.check_reachable()  # the option's endpoint, not the environment's dead one
+    store.put_bytes("x.txt", b"x")
+    assert store.read_bytes("x.txt") == b"x"
+
+
 def test_an_outage_refuses_a_start_but_a_rule_leaves_an_execution_to_retry(
     project: ProjectDir, s3_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

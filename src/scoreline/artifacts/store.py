@@ -71,6 +71,10 @@ def execution_key(execution_id: str, step: str, *rest: str) -> str:
     return "/".join(["executions", execution_id, step, *rest])
 
 
+PROTOCOL_ALIASES = {"s3a": "s3"}
+"""URI schemes that name the same filesystem (Hadoop's ``s3a://`` is S3), so they share its
+options."""
+
 StorageOptions = Mapping[str, Mapping[str, Any]]
 """fsspec storage options by protocol, e.g. ``{"s3": {"endpoint_url": ...}}``."""
 
@@ -79,13 +83,12 @@ def filesystem(uri: str, options: StorageOptions | None = None) -> tuple[Any, st
     """The fsspec filesystem of ``uri`` (a path or a URI), with the options of its protocol,
     and the path within it."""
     protocol = uri.split("://", 1)[0] if "://" in uri else "file"
+    protocol = PROTOCOL_ALIASES.get(protocol, protocol)
     try:
         return fsspec.core.url_to_fs(uri, **(options or {}).get(protocol, {}))  # type: ignore[no-any-return]
     except ImportError as exc:  # fsspec names the package its protocol needs
         raise ConfigError(
-            str(exc),
-            where=uri,
-            hint="pip install 'scoreline[s3]'" if protocol in ("s3", "s3a") else None,
+            str(exc), where=uri, hint="pip install 'scoreline[s3]'" if protocol == "s3" else None
         ) from None
 
 
