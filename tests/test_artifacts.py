@@ -21,7 +21,6 @@ from tests.conftest import ProjectDir
 
 if TYPE_CHECKING:
     import httpx
-    from fastapi import FastAPI
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -194,12 +193,12 @@ def test_an_outage_refuses_a_start_but_a_rule_leaves_an_execution_to_retry(
     assert retried.status == ExecutionStatus.SUCCEEDED.value
 
 
-async def _post(app: FastAPI, path: str, body: dict[str, Any]) -> httpx.Response:
+async def _post(app: Any, path: str, body: dict[str, Any]) -> httpx.Response:
     """One request to ``app`` in this process."""
     import httpx
 
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         return await http.post(path, json=body)
 
 

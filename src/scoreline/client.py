@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine.executors import executor_for
+from scoreline.engine.locations import DataRoots
 from scoreline.engine.orchestrator import Orchestrator
 from scoreline.engine.ray_executor import check_installed, check_reachable
 from scoreline.engine.recovery import STARTING, recover_lost_executions
@@ -80,7 +81,18 @@ class Client:
 
     @cached_property
     def store(self) -> MetadataStore:
+        self._private_state_dir()
         return MetadataStore(self.project.store_url)
+
+    def _private_state_dir(self) -> None:
+        """``.scoreline/`` (the store, artifacts, logs) is readable by its owner only."""
+        state = self.project.state_dir
+        if state.is_dir():
+            info = state.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                state.chmod(0o700)
+        else:
+            state.mkdir(mode=0o700, parents=True)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
@@ -193,6 +205,7 @@ class Client:
         values = definition.resolve_parameters(
             {**self.parameter_file_values(pipeline), **(parameters or {})}
         )
+        self._check_locations(definition, values)
         if check:
             self.check_reachable()
         version, _ = self.register(definition)
@@ -218,6 +231,29 @@ class Client:
             return self._after(orchestrator.run(execution.id))
         self._spawn(execution.id)
         return execution
+
+    def data_roots(self) -> DataRoots:
+        """Where steps may read: the project, the artifact root, the triggers' locations and
+        ``data_roots`` (variables filled in)."""
+        from scoreline.pipeline.loader import substitute
+
+        declared = substitute(
+            list(self.project.settings.data_roots),
+            self.project.variables(),
+            "scoreline.yaml: data_roots",
+        )
+        locations = [t.location for t in self.triggers()]
+        return DataRoots(self.project.root, [self.artifacts.root, *declared, *locations])
+
+    def _check_locations(self, definition: PipelineDefinition, values: dict[str, Any]) -> None:
+        """Refuse a parameter that a step reads as a file or folder when it names a location
+        outside the data roots, before an execution exists."""
+        roots = self.data_roots()
+        for step in definition.steps:
+            for name in sorted(step.location_parameters()):
+                value = values.get(name)
+                if isinstance(value, str) and value:
+                    roots.resolve(value, f"parameter '{name}'")
 
     def check_reachable(self) -> None:
         """Fail with one line when the Ray cluster or the artifact store that executions
@@ -552,6 +588,7 @@ class Client:
             self.project.work_dir,
             executor=executor_for(self.project.settings.executor),
             max_workers=self.project.settings.executor.max_workers,
+            data_roots=self.data_roots(),
         )
 
     def _spawn(self, execution_id: str) -> None:

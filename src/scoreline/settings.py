@@ -21,6 +21,10 @@ PROJECT_FILE = "scoreline.yaml"
 STATE_DIR = ".scoreline"
 
 
+NEVER_PASSED = ("SCORELINE_STORE", "SCORELINE_TOKEN", "SCORELINE_SMTP_URL")
+"""Variables no step ever gets: the store (and its password), API tokens, the SMTP URL."""
+
+
 class ExecutorSettings(BaseModel):
     """Which executor runs step tasks, and how many at once. ``$SCORELINE_RAY_ADDRESS``, when
     set, selects the Ray executor at that address (like ``$SCORELINE_STORE`` for records)."""
@@ -37,6 +41,21 @@ class ExecutorSettings(BaseModel):
         description="auto: bind steps' container paths (/opt/ml/...) in a private mount "
         "namespace; off: refuse such steps",
     )
+    pass_environment: list[str] = Field(
+        default_factory=list,
+        description="variables of scoreline's own environment that steps also get (names or "
+        "globs such as AWS_*); steps otherwise get only their contract, PATH, HOME, locale",
+    )
+
+    @model_validator(mode="after")
+    def _never_private(self) -> ExecutorSettings:
+        from fnmatch import fnmatchcase
+
+        for pattern in self.pass_environment:
+            for private in NEVER_PASSED:
+                if fnmatchcase(private, pattern):
+                    raise ValueError(f"'{pattern}' would pass {private}, which steps never get")
+        return self
 
     @property
     def ray_address(self) -> str | None:
@@ -178,6 +197,24 @@ class S3Settings(BaseModel):
         return {"s3": options} if options else {}
 
 
+class ServerSettings(BaseModel):
+    """How ``scoreline serve`` protects its API and UI (see docs/security.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names accepted besides 127.0.0.1, localhost and [::1] (and the "
+        "--host address); '*' accepts any",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="larger: 413")
+    session_idle_minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
+    session_max_hours: float = Field(default=12, gt=0, le=24 * 90)
+    unauthenticated_per_minute: int = Field(
+        default=30, ge=1, description="refused requests per client address, then 429"
+    )
+
+
 class ProjectSettings(BaseModel):
     """Contents of ``scoreline.yaml``."""
 
@@ -194,6 +231,12 @@ class ProjectSettings(BaseModel):
     triggers: list[TriggerSettings] = Field(default_factory=list)
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    data_roots: list[str] = Field(
+        default_factory=list,
+        description="folders or s3://bucket/prefix locations that path parameters may name, "
+        "besides the project folder, the artifact root and trigger locations",
+    )
 
 
 class Project:

@@ -3,6 +3,7 @@ fast; errors print one line (``--verbose`` adds the traceback)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +20,7 @@ from scoreline.cli.executions import print_execution
 from scoreline.cli.listing import events_app, pipelines_app
 from scoreline.cli.models import app as models_app
 from scoreline.cli.monitoring import app as monitoring_app
-from scoreline.cli.serve import notifications_app, serve, tokens_app, upload
+from scoreline.cli.serve import auth_app, notifications_app, serve, tokens_app, upload
 from scoreline.cli.state import client, options
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(config_app, name="config")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(auth_app, name="auth")
 app.command()(plan)
 app.command()(apply)
 app.command()(destroy)
@@ -175,6 +177,8 @@ def main() -> None:
     from scoreline.errors import ScorelineError
 
     command = typer.main.get_command(app)
+    # What scoreline writes (the store, artifacts, logs under .scoreline/) is the user's alone.
+    os.umask(0o077)
     try:
         # Without standalone mode click returns the code of a `typer.Exit` instead of exiting.
         code = command.main(args=sys.argv[1:], prog_name="scoreline", standalone_mode=False)

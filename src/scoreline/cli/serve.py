@@ -8,12 +8,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from scoreline.cli import render
 from scoreline.cli.state import client
+
+if TYPE_CHECKING:
+    from scoreline.client import Client
 
 notifications_app = typer.Typer(help="Notification deliveries.", no_args_is_help=True)
 
@@ -47,12 +50,14 @@ def serve(
     # A wrong trigger, schedule or rule is one line now, not a complaint every round.
     c.event_rules()
     c.check_reachable()
-    if api and host not in LOOPBACK and not c.store.tokens.any_active():
-        raise ConfigError(
-            f"refusing to serve the API on {host} without authentication",
-            where="--host",
-            hint="create a token first: scoreline tokens create --role admin --name NAME",
-        )
+    if api and host not in LOOPBACK:
+        if not c.store.tokens.any_active():
+            raise ConfigError(
+                f"refusing to serve the API on {host} without authentication",
+                where="--host",
+                hint="create a token first: scoreline tokens create --role admin --name NAME",
+            )
+        c.store.auth.require(f"serve listened on {host}")
     settings = c.project.settings
     targets = [t.name for t in c.notifier().targets]
     render.console.print(
@@ -85,14 +90,33 @@ def serve(
 
     if stop.is_set():
         return
+    app = create_app(c, host)
+    render.console.print(_sign_in_line(c, host, port), highlight=False, soft_wrap=True)
     loop = threading.Thread(target=c.serve, args=(stop, interval), name="scoreline-serve")
     loop.start()
     try:
-        Server(uvicorn.Config(create_app(c), host=host, port=port, log_level="warning")).run()
+        Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
     finally:
         stop.set()
         loop.join()
+        app.flush()
     render.console.print("Stopped.")
+
+
+def _sign_in_line(c: Client, host: str, port: int) -> str:
+    """Where the UI is; in the local mode with a one-time link that signs a browser in."""
+    from datetime import timedelta
+
+    shown = host if host not in ("0.0.0.0", "::", "localhost") else "127.0.0.1"  # noqa: S104
+    base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+    if c.store.auth.required() is not None:
+        return f"UI on {base}/ui/ (sign in with an API token)"
+    hours = c.project.settings.server.session_max_hours
+    secret = c.store.auth.create_login_link(timedelta(hours=hours))
+    return (
+        f"UI on {base}/ui/ — sign in with this one-time link: {base}/ui/login?once={secret} "
+        "(another: scoreline auth login-link)"
+    )
 
 
 def upload(
@@ -145,12 +169,23 @@ tokens_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=Tru
 def create_token(
     role: Annotated[str, typer.Option("--role", help="viewer, operator, approver or admin")],
     name: Annotated[str, typer.Option("--name", help="Who or what uses it.")],
+    expires_in: Annotated[
+        str | None,
+        typer.Option("--expires-in", help="Lifetime such as 90d, 12h, 30m, 2w (default: none)."),
+    ] = None,
 ) -> None:
-    """Create a token; it is printed once and only its hash is kept."""
+    """Create a token; it is printed once and only its hash is kept. Creating the first
+    token ends the local mode for good (see `scoreline auth status`)."""
     from scoreline.client import current_user
+    from scoreline.store.tables import utcnow
+    from scoreline.store.tokens import parse_lifetime
 
-    record, secret = client().store.tokens.create(name, role, current_user())
-    sys.stderr.write(f"Token '{record.name}' ({record.role}); keep it, it is not shown again:\n")
+    expires = utcnow() + parse_lifetime(expires_in) if expires_in else None
+    record, secret = client().store.tokens.create(name, role, current_user(), expires)
+    until = f", expires {render.when(expires)}" if expires else ""
+    sys.stderr.write(
+        f"Token '{record.name}' ({record.role}{until}); keep it, it is not shown again:\n"
+    )
     print(secret)
 
 
@@ -163,9 +198,17 @@ def list_tokens(as_json: JsonFlag = False) -> None:
         return
     render.table(
         None,
-        ["Name", "Role", "Created", "By", "Revoked"],
+        ["Name", "Role", "Created", "By", "Expires", "Last used", "Revoked"],
         [
-            (r.name, r.role, render.when(r.created_at), r.created_by, render.when(r.revoked_at))
+            (
+                r.name,
+                r.role,
+                render.when(r.created_at),
+                r.created_by,
+                render.when(r.expires_at),
+                render.when(r.last_used_at),
+                render.when(r.revoked_at),
+            )
             for r in rows
         ],
     )
@@ -173,6 +216,75 @@ def list_tokens(as_json: JsonFlag = False) -> None:
 
 @tokens_app.command("revoke")
 def revoke_token(name: str) -> None:
-    """Revoke a token at once."""
+    """Revoke a token at once, with the browser sessions signed in with it. Revoking the
+    last token does not bring back anonymous access."""
     client().store.tokens.revoke(name)
     render.console.print(f"Token '{name}' revoked.")
+
+
+auth_app = typer.Typer(
+    help="Authentication of the server: local mode or tokens.", no_args_is_help=True
+)
+
+
+@auth_app.command("status")
+def auth_status() -> None:
+    """Whether anonymous requests are refused, since when and why."""
+    c = client()
+    state = c.store.auth.required()
+    live = sum(1 for t in c.store.tokens.list() if t.revoked_at is None)
+    if state is None:
+        render.console.print(
+            "Local mode: no token has ever existed; the server answers loopback requests "
+            "from this machine and signs browsers in through one-time links.",
+            highlight=False,
+        )
+    else:
+        render.console.print(
+            f"Authenticated since {render.when(state.required_since)} ({state.reason}): "
+            f"every request needs a token or a signed-in session; {live} unrevoked token(s).",
+            highlight=False,
+        )
+
+
+@auth_app.command("reset")
+def auth_reset(
+    local: Annotated[
+        bool, typer.Option("--local", help="Return to the no-token local mode (required).")
+    ] = False,
+) -> None:
+    """Return to the no-token local mode: only without live tokens; ends every session."""
+    from scoreline.errors import ParameterError
+
+    if not local:
+        raise ParameterError("say --local to return to the no-token local mode", where="reset")
+    client().store.auth.reset_local()
+    render.console.print(
+        "Back in the local mode: a running server keeps refusing anonymous requests until it "
+        "is restarted.",
+        highlight=False,
+    )
+
+
+@auth_app.command("login-link")
+def login_link(
+    url: Annotated[
+        str, typer.Option("--url", help="Where the server answers.")
+    ] = "http://127.0.0.1:8741",
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=1, help="How long the link stays valid.")
+    ] = 15,
+) -> None:
+    """A one-time link that signs one browser in to a local-mode server as the local admin."""
+    from datetime import timedelta
+
+    from scoreline.errors import StateError
+
+    c = client()
+    if c.store.auth.required() is not None:
+        raise StateError(
+            "the project uses tokens; links are for the local mode",
+            hint="sign in with a token: scoreline tokens create --role ROLE --name NAME",
+        )
+    secret = c.store.auth.create_login_link(timedelta(minutes=minutes))
+    print(f"{url.rstrip('/')}/ui/login?once={secret}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scoreline.artifacts import ArtifactStore
+from scoreline.engine.locations import DataRoots
 from scoreline.errors import StepError
 from scoreline.pipeline.expressions import Scalar
 from scoreline.pipeline.model import PipelineDefinition
@@ -27,11 +28,13 @@ class ExecutionContext:
         project_root: Path,
         steps: dict[str, StepRecord],
         store: MetadataStore | None = None,
+        data_roots: DataRoots | None = None,
     ) -> None:
         self.execution = execution
         self.definition = definition
         self.artifacts = artifacts
         self.project_root = project_root
+        self.data_roots = data_roots or DataRoots(project_root, [artifacts.root])
         self.steps = steps
         self.store = store
         """The metadata store, for inline steps (they run on the orchestrator's thread)."""
@@ -86,8 +89,12 @@ class ExecutionContext:
             return model_in(self.steps.values())
         return model_in(self.store.get_steps(execution_id)) if self.store else {}
 
-    def resolve_location(self, value: str) -> str:
-        """An input given as a path: relative paths are relative to the project root."""
+    def resolve_location(self, value: str, where: str = "input", confined: bool = True) -> str:
+        """An input given as a path or URI: relative paths are relative to the project root.
+        A ``confined`` location (one that a parameter decides) outside the project's data
+        roots is refused; the definition's own paths are the project author's choice."""
+        if confined:
+            return self.data_roots.resolve(value, where)
         if "://" in value or value.startswith("/"):
             return value
         return str((self.project_root / value).resolve())

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scoreline.artifacts import ArtifactStore, write_archive
-from scoreline.engine import mounts
+from scoreline.engine import mounts, stepenv
 from scoreline.engine.pyenvs import step_python
 from scoreline.engine.tasks import MODEL_ARCHIVE, STEP_PYTHON, STEP_PYTHON_ENV, Task, TaskResult
 from scoreline.errors import ConfigError, ScorelineError, StepError
@@ -27,9 +27,6 @@ EXECUTORS: dict[str, str] = {
     "local": "scoreline.engine.executors:LocalExecutor",
     "ray": "scoreline.engine.ray_executor:RayExecutor",
 }
-PRIVATE_VARIABLES = ("SCORELINE_STORE", "SCORELINE_TOKEN")
-"""Never passed to a step: steps do not open the metadata store (DESIGN §3 rule 2)."""
-
 LOG_TAIL_LINES = 40
 METADATA_FILE = "metadata.json"
 STOP_GRACE_SECONDS = 10.0
@@ -47,9 +44,16 @@ def executor_for(settings: ExecutorSettings) -> Executor:
     """The executor ``scoreline.yaml`` (or ``$SCORELINE_RAY_ADDRESS``) asks for."""
     address = settings.ray_address
     if address is None:
-        return LocalExecutor(mount_namespaces=settings.mount_namespaces)
+        return LocalExecutor(
+            mount_namespaces=settings.mount_namespaces,
+            pass_environment=tuple(settings.pass_environment),
+        )
     cls: Any = executor_class("ray")
-    return cls(address, mount_namespaces=settings.mount_namespaces)  # type: ignore[no-any-return]
+    return cls(  # type: ignore[no-any-return]
+        address,
+        mount_namespaces=settings.mount_namespaces,
+        pass_environment=tuple(settings.pass_environment),
+    )
 
 
 def executor_class(kind: str) -> type[Executor]:
@@ -71,14 +75,20 @@ class LocalExecutor:
     in a private mount namespace (for machines or policies that do not allow namespaces).
     ``die_with_parent`` has the kernel kill a step whose executor process dies (where
     util-linux's ``setpriv`` is installed): for workers whose orphans crash recovery, which
-    looks only on the orchestrator's host, could not find."""
+    looks only on the orchestrator's host, could not find. ``pass_environment`` names the
+    variables of this process a step also gets (see :mod:`scoreline.engine.stepenv`)."""
 
     def __init__(
-        self, hostname: str = "", mount_namespaces: str = "auto", die_with_parent: bool = False
+        self,
+        hostname: str = "",
+        mount_namespaces: str = "auto",
+        die_with_parent: bool = False,
+        pass_environment: tuple[str, ...] = (),
     ) -> None:
         self.hostname = hostname or os.uname().nodename
         self.mount_namespaces = mount_namespaces
         self.die_with_parent = die_with_parent
+        self.pass_environment = pass_environment
 
     def run(
         self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
@@ -111,12 +121,21 @@ class LocalExecutor:
         setpriv = shutil.which("setpriv") if self.die_with_parent else None
         if setpriv:
             command = [setpriv, "--pdeathsig", "KILL", "--", *command]
-        outcome, exit_code = self._execute(
-            task, command, {STEP_PYTHON_ENV: python}, log_path, cancel, on_process
-        )
+        env = {
+            **stepenv.inherited(self.pass_environment),
+            **task.environment,
+            STEP_PYTHON_ENV: python,
+            "SCORELINE_STEP_TOKEN": task.token,
+            "PYTHONUNBUFFERED": "1",
+        }
+        outcome, exit_code = self._execute(task, command, env, log_path, cancel, on_process)
+        secrets = stepenv.secret_values(env)
+        stepenv.mask_file(log_path, secrets)
         log_uri = self._store_log(artifacts, task, log_path)
-        tail = _tail(log_path)
+        tail = stepenv.mask(_tail(log_path), secrets)
         metadata = _read_metadata(work / METADATA_FILE)
+        if isinstance(metadata.get("failureReason"), str):
+            metadata["failureReason"] = stepenv.mask(metadata["failureReason"], secrets)
         if task.python:
             metadata["pythonEnvironment"] = python_record
         if outcome == "stopped":
@@ -199,18 +218,11 @@ class LocalExecutor:
         self,
         task: Task,
         command: list[str],
-        extra_env: dict[str, str],
+        env: dict[str, str],
         log_path: Path,
         cancel: threading.Event,
         on_process: Callable[[str], None],
     ) -> tuple[str, int | None]:
-        env = {
-            **{k: v for k, v in os.environ.items() if k not in PRIVATE_VARIABLES},
-            **task.environment,
-            **extra_env,
-            "SCORELINE_STEP_TOKEN": task.token,
-            "PYTHONUNBUFFERED": "1",
-        }
         deadline = time.monotonic() + task.timeout_seconds if task.timeout_seconds else None
         with log_path.open("wb") as log:
             proc = subprocess.Popen(

@@ -33,6 +33,7 @@ from scoreline.pipeline.steps import (
     ScriptStep,
     StepBase,
     TrainingStep,
+    parameter_names,
 )
 from scoreline.types import channel_env_name
 
@@ -100,7 +101,9 @@ def input_uri(name: str, value: Any, ctx: ExecutionContext, step: StepBase) -> s
             f"input '{name}' resolved to {resolved!r}, not a path or URI",
             where=f"step '{step.name}'",
         )
-    return ctx.resolve_location(resolved)
+    return ctx.resolve_location(
+        resolved, f"step '{step.name}': input '{name}'", confined=bool(parameter_names(value))
+    )
 
 
 def base_environment(

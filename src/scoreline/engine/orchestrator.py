@@ -33,6 +33,7 @@ from scoreline.artifacts import ArtifactStore
 from scoreline.engine.context import ExecutionContext
 from scoreline.engine.executors import Executor, LocalExecutor
 from scoreline.engine.handlers import InlineHandler, TaskHandler, cache_key, handler_for
+from scoreline.engine.locations import DataRoots
 from scoreline.engine.tasks import Task, TaskResult
 from scoreline.errors import ScorelineError
 from scoreline.pipeline.graph import branch_owners
@@ -65,8 +66,10 @@ class Orchestrator:
         executor: Executor | None = None,
         max_workers: int = 4,
         owner: str | None = None,
+        data_roots: DataRoots | None = None,
     ) -> None:
         self.store = store
+        self.data_roots = data_roots
         self.artifacts = artifacts
         self.project_root = project_root
         self.work_root = work_root
@@ -123,7 +126,13 @@ class _Run:
         self.stopping = execution.stop_requested
         self.next_control = 0.0
         self.ctx = ExecutionContext(
-            execution, definition, orch.artifacts, orch.project_root, self.records, orch.store
+            execution,
+            definition,
+            orch.artifacts,
+            orch.project_root,
+            self.records,
+            orch.store,
+            orch.data_roots,
         )
 
     # --- main loop -----------------------------------------------------------------------

@@ -96,7 +96,13 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _run_on_worker(task: Task, mount_namespaces: str, address: str) -> TaskResult:
+RAY_VARIABLES = ("RAY_*",)
+"""A step on a worker also gets Ray's own settings: its runner may connect to the cluster."""
+
+
+def _run_on_worker(
+    task: Task, mount_namespaces: str, address: str, pass_environment: tuple[str, ...] = ()
+) -> TaskResult:
     """Run one attempt on a worker. A ``ray.cancel`` arrives as KeyboardInterrupt in this
     thread; the attempt then stops its process group like a local stop does."""
     cancel = threading.Event()
@@ -106,7 +112,11 @@ def _run_on_worker(task: Task, mount_namespaces: str, address: str) -> TaskResul
 
     def attempt() -> None:
         try:
-            executor = LocalExecutor(mount_namespaces=mount_namespaces, die_with_parent=True)
+            executor = LocalExecutor(
+                mount_namespaces=mount_namespaces,
+                die_with_parent=True,
+                pass_environment=(*pass_environment, *RAY_VARIABLES),
+            )
             result = executor.run(local, cancel, lambda _: None)
         except Exception as exc:  # scoreline's own fault, reported like the local executor's
             result = TaskResult(
@@ -130,10 +140,13 @@ def _run_on_worker(task: Task, mount_namespaces: str, address: str) -> TaskResul
 class RayExecutor:
     """Runs each task as a Ray task on the cluster at ``address``."""
 
-    def __init__(self, address: str, mount_namespaces: str = "auto") -> None:
+    def __init__(
+        self, address: str, mount_namespaces: str = "auto", pass_environment: tuple[str, ...] = ()
+    ) -> None:
         check_installed()
         self.address = address
         self.mount_namespaces = mount_namespaces
+        self.pass_environment = pass_environment
 
     def run(
         self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
@@ -151,7 +164,7 @@ class RayExecutor:
         if task.memory_mb:
             options["memory"] = task.memory_mb * 1024 * 1024
         remote = ray.remote(_run_on_worker).options(**options)
-        ref = remote.remote(task, self.mount_namespaces, self.address)
+        ref = remote.remote(task, self.mount_namespaces, self.address, self.pass_environment)
         on_process(f"ray:{ref.task_id().hex()}")
         while True:
             ready, _ = ray.wait([ref], timeout=0.1)

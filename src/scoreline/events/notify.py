@@ -216,6 +216,23 @@ class Notifier:
         return sent
 
 
+HTML_TEMPLATE = """<html><body>
+<h3>{{ subject }}</h3>
+<div style="font-family: ui-monospace, monospace">
+{% for line in lines %}{{ line }}<br>
+{% endfor %}</div>
+</body></html>"""
+
+
+def html_body(subject: str, body: str) -> str:
+    """The message as HTML from an escaping template: no event text (a failure reason, a
+    cell of a file) can become markup. Mail clients also get a plain part from it."""
+    import jinja2
+
+    template = jinja2.Environment(autoescape=True).from_string(HTML_TEMPLATE)
+    return template.render(subject=subject, lines=body.splitlines())
+
+
 def send(target: Target, delivery: DeliveryRecord) -> str | None:
     """Deliver one message; the error as text, or None when it was accepted."""
     import apprise
@@ -225,7 +242,11 @@ def send(target: Target, delivery: DeliveryRecord) -> str | None:
         return f"apprise does not accept the URL for {target.name}"
     logs = apprise.LogCapture(level=apprise.logging.WARNING)  # type: ignore[no-untyped-call]
     with logs as captured:
-        ok = client.notify(title=delivery.subject, body=delivery.body)
+        ok = client.notify(
+            title=delivery.subject,
+            body=html_body(delivery.subject, delivery.body),
+            body_format=apprise.NotifyFormat.HTML,
+        )
     if ok:
         return None
     text = captured.getvalue().strip().splitlines() if hasattr(captured, "getvalue") else []

@@ -39,6 +39,14 @@ class QualityCheckStep(_TaskStep):
     (predictions against ground truth), written to the output ``report`` in Model Monitor's
     formats. A violation is an alert: the step succeeds unless ``fail_on_violation``."""
 
+    location_fields = (
+        "dataset",
+        "baseline_statistics",
+        "baseline_constraints",
+        "predictions",
+        "ground_truth",
+    )
+
     kind: Literal["quality_check"] = "quality_check"
     check_type: Literal["data_quality", "model_quality"] = "data_quality"
     # data quality
@@ -155,6 +163,8 @@ class BatchTransformStep(_TaskStep):
     environment; ``output_layout: sagemaker`` writes ``<input file>.out`` as Batch Transform
     does."""
 
+    location_fields = ("data", "model", "preprocessing")
+
     kind: Literal["batch_transform"] = "batch_transform"
     data: Value
     model: Value
@@ -210,6 +220,8 @@ class BatchTransformStep(_TaskStep):
 class RegisterModelStep(StepBase):
     """Registers a new, immutable model version in ``model_package_group_name`` with its
     fitted preprocessing, metrics, data-quality baseline and lineage (DESIGN §6)."""
+
+    location_fields = ("model", "preprocessing", "metrics", "baseline")
 
     kind: Literal["register_model"] = "register_model"
     model_package_group_name: Value

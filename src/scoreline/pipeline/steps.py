@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -140,6 +140,9 @@ class StepBase(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    location_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields whose values the step reads as files or folders (confined to the data roots)."""
+
     name: str = Field(pattern=STEP_NAME_PATTERN)
     kind: str
     description: str = ""
@@ -164,6 +167,11 @@ class StepBase(BaseModel):
         """Names of the outputs this step produces."""
         return []
 
+    def location_parameters(self) -> set[str]:
+        """Parameters whose values this step reads as a file or folder."""
+        dumped = self.model_dump(mode="json")
+        return set().union(*(parameter_names(dumped.get(name)) for name in self.location_fields))
+
     def declared_property_files(self) -> list[PropertyFile]:
         return []
 
@@ -181,6 +189,20 @@ class StepBase(BaseModel):
     def runs_as_task(self) -> bool:
         """True when the step runs user code through an executor (not in the orchestrator)."""
         return False
+
+
+def parameter_names(value: Any) -> set[str]:
+    """The pipeline parameters an expression (or any value holding expressions) refers to."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        found = set().union(*(parameter_names(item) for item in value.values()))
+        if value.get("expr") == "parameter" and isinstance(value.get("name"), str):
+            found.add(value["name"])
+        return found
+    if isinstance(value, list):
+        return set().union(*(parameter_names(item) for item in value))
+    return set()
 
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
@@ -277,6 +299,8 @@ def _sagemaker_channels(data: Any) -> Any:
 
 class ScriptStep(StepBase):
     """A step that runs a user script as a subprocess (DESIGN §5 script contract)."""
+
+    location_fields = ("inputs",)
 
     script: str = Field(min_length=1, description="path relative to the project root")
     inputs: dict[str, Value] = Field(default_factory=dict)

@@ -1,11 +1,12 @@
 """The REST API: the client's operations over HTTP, with tokens, roles and an audit trail.
 
-Authentication is on as soon as one API token exists: every request then needs
-``Authorization: Bearer <token>``. Without tokens the server only runs bound to a loopback
-address, and requests act as the local admin. Roles: ``viewer`` reads; ``operator`` also
+Who the caller is was decided in front of the routes (:mod:`scoreline.server.security`):
+a bearer token, a browser session, or, while the project has never had a token and the
+server listens on loopback only, the local admin. Roles: ``viewer`` reads; ``operator`` also
 starts, stops and retries executions; ``approver`` also approves and rejects models;
-``admin`` does everything, tokens included. Every write appends an "API Write" event with
-its actor, method, path and outcome. Errors have one JSON shape with a stable code.
+``admin`` does everything, tokens included. Every accepted write appends an "API Write"
+event with its actor, method, path and outcome. Errors have one JSON shape with a stable
+code.
 """
 
 from typing import Annotated, Any
@@ -29,17 +30,11 @@ from scoreline.errors import (
     StateError,
     UnavailableError,
 )
+from scoreline.server.security import PERMISSIONS, SAFE_METHODS, Caller, Guard
+from scoreline.store.tables import utcnow
+from scoreline.store.tokens import LIFETIME_PATTERN, parse_lifetime
 
 MAX_INT = 2**31 - 1
-COOKIE = "scoreline_token"
-UI_HEADER = "x-scoreline-ui"
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-PERMISSIONS = {
-    "read": {"viewer", "operator", "approver", "admin"},
-    "run": {"operator", "admin"},
-    "approve": {"approver", "admin"},
-    "admin": {"admin"},
-}
 ERRORS: list[tuple[type[ScorelineError], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (ParameterError, 422, "invalid_parameter"),
@@ -86,25 +81,20 @@ class Decision(BaseModel):
 class TokenRequest(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     role: str
+    expires_in: str | None = Field(
+        default=None, pattern=LIFETIME_PATTERN, description="e.g. 90d, 12h; none: no expiry"
+    )
 
 
-def identify(client: Client, request: Request) -> Actor | None:
-    """Who is calling: a bearer token, or the web UI's cookie (whose writes must carry the
-    ``X-Scoreline-UI`` header, which other sites cannot add: no cross-site request forgery).
-    Without any token in the store, the local admin (loopback only, see ``serve``)."""
-    if not client.store.tokens.any_active():
-        return Actor(name="local", role="admin")
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        secret = request.cookies.get(COOKIE, "")
-        if secret and request.method not in SAFE_METHODS and not request.headers.get(UI_HEADER):
-            return None
-    token = client.store.tokens.authenticate(secret.strip()) if secret else None
-    return None if token is None else Actor(name=f"token:{token.name}", role=token.role)
+def caller(request: Request) -> Caller | None:
+    """Who the request acts as (decided by :class:`Guard` before any route runs)."""
+    found: Caller | None = getattr(request.state, "caller", None)
+    return found
 
 
-def create_app(client: Client) -> FastAPI:
-    """The API over one project's client (shared by all requests)."""
+def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
+    """The API and UI over one project's client (shared by all requests), behind the
+    :class:`Guard` for a server listening on ``bind_host``."""
     app = FastAPI(
         title="scoreline",
         version=__version__,
@@ -133,10 +123,10 @@ def create_app(client: Client) -> FastAPI:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
     def actor(request: Request) -> Actor:
-        who = identify(client, request)
+        who = caller(request)
         if who is None:
             raise ApiError(401, "unauthorized", "a valid API token is required")
-        return who
+        return Actor(name=who.name, role=who.role)
 
     def allowed(permission: str) -> Any:
         def check(request: Request, who: Annotated[Actor, Depends(actor)]) -> Actor:
@@ -150,7 +140,7 @@ def create_app(client: Client) -> FastAPI:
     @app.middleware("http")
     async def audit(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
-        if request.method not in SAFE_METHODS:
+        if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
             who = getattr(request.state, "actor", None)
             client.store.append_event(
                 "API Write",
@@ -358,10 +348,12 @@ def create_app(client: Client) -> FastAPI:
         },
     )
     def create_token(body: TokenRequest, who: Admin) -> dict[str, Any]:
-        record, secret = client.store.tokens.create(body.name, body.role, who.name)
+        expires = utcnow() + parse_lifetime(body.expires_in) if body.expires_in else None
+        record, secret = client.store.tokens.create(body.name, body.role, who.name, expires)
         return {**record.to_dict(), "token": secret}
 
+    guard = Guard(app, client, client.project.settings.server, bind_host)
     from scoreline.server.ui import mount_ui
 
-    mount_ui(app, client)
-    return app
+    mount_ui(app, client, guard)
+    return guard

@@ -12,14 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from scoreline.client import Client
 from scoreline.errors import ScorelineError
-from scoreline.server.api import COOKIE, PERMISSIONS, Actor, identify
+from scoreline.server.security import PERMISSIONS, Caller, Guard
+from scoreline.server.sessions import mount_sessions
 from scoreline.types import ExecutionStatus
 
 HERE = Path(__file__).parent
@@ -228,16 +229,20 @@ def _distributions(client: Client, group: str, latest: Any) -> list[dict[str, An
     return charts
 
 
-def mount_ui(app: FastAPI, client: Client) -> None:
+def mount_ui(app: FastAPI, client: Client, guard: Guard) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(when=_when, duration=_duration)
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    def page(request: Request, name: str, who: Actor | None, **context: Any) -> Response:
-        return templates.TemplateResponse(request, name, {"actor": who, **context})
+    def page(request: Request, name: str, who: Caller | None, **context: Any) -> Response:
+        csrf = who.session.csrf if who is not None and who.session is not None else ""
+        return templates.TemplateResponse(request, name, {"actor": who, "csrf": csrf, **context})
 
-    def signed_in(request: Request) -> Actor | None:
-        return identify(client, request)
+    def signed_in(request: Request) -> Caller | None:
+        """A browser signed in with a session (pages never act as the anonymous local
+        admin: the local mode signs a browser in through the link ``serve`` prints)."""
+        who: Caller | None = getattr(request.state, "caller", None)
+        return who if who is not None and who.via == "session" else None
 
     @app.get("/ui/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
@@ -250,20 +255,9 @@ def mount_ui(app: FastAPI, client: Client) -> None:
     def root() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    @app.get("/ui/login", include_in_schema=False)
-    def login_form(request: Request) -> Response:
-        return page(request, "login.html", None)
+    mount_sessions(app, client, guard, page)
 
-    @app.post("/ui/login", include_in_schema=False)
-    def login(request: Request, token: str = Form(...)) -> Response:
-        record = client.store.tokens.authenticate(token.strip())
-        if record is None:
-            return page(request, "login.html", None, error="Unknown or revoked token.")
-        response = RedirectResponse("/ui/", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
-        return response
-
-    def guarded(request: Request) -> Actor | RedirectResponse:
+    def guarded(request: Request) -> Caller | RedirectResponse:
         who = signed_in(request)
         return who if who is not None else RedirectResponse("/ui/login", status_code=303)
 

@@ -214,3 +214,18 @@ class TokenRecord(_Record):
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SessionRecord(_Record):
+    """A signed-in browser: who it acts as, and the CSRF token its writes must carry."""
+
+    actor: str
+    role: str
+    token_id: int | None
+    csrf: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime

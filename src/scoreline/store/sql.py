@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from scoreline.errors import ConfigError, NotFoundError, StateError
 from scoreline.store import tables as t
+from scoreline.store.auth import AuthStore
 from scoreline.store.deliveries import DeliveryStore
 from scoreline.store.deployments import DeploymentStore
 from scoreline.store.migrate import ensure_schema
@@ -97,6 +98,7 @@ class MetadataStore:
         self.deliveries = DeliveryStore(self)
         self.deployments = DeploymentStore(self)
         self.tokens = TokenStore(self)
+        self.auth = AuthStore(self)
 
     def close(self) -> None:
         self.engine.dispose()

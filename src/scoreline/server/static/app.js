@@ -2,8 +2,13 @@
 // charts use the plotly.js of the installed plotly package, served by scoreline.
 "use strict";
 
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 async function refresh(target) {
-  const response = await fetch(target.dataset.refresh, { headers: { "X-Scoreline-UI": "1" } });
+  const response = await fetch(target.dataset.refresh);
   if (response.ok) {
     target.innerHTML = await response.text();
     if (target.querySelector("[data-final]")) delete target.dataset.refresh;
@@ -27,7 +32,7 @@ function decisions() {
       const comment = window.prompt("Comment for the audit trail", "") ?? "";
       const response = await fetch(button.dataset.decide, {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-Scoreline-UI": "1" },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
         body: JSON.stringify({ comment }),
       });
       const result = document.getElementById("decision-result");
