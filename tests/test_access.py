@@ -8,12 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from scoreline.engine import stepenv
 from scoreline.engine.locations import DataRoots
 from scoreline.errors import ParameterError, StateError
 from scoreline.server.security import host_name
 from scoreline.store import MetadataStore
+from scoreline.store import tables as t
 from scoreline.store.tables import utcnow
 from scoreline.store.tokens import parse_lifetime
 
@@ -140,6 +142,14 @@ def test_login_links_work_once_and_expire(tmp_path: Path) -> None:
     stale = store.auth.create_login_link(timedelta(seconds=-1))
     assert not store.auth.use_login_link(stale)
     assert not store.auth.use_login_link("guess")
+    store.auth.create_login_link(timedelta(days=-8))
+    store.auth.start_session("local", "admin", None, timedelta(days=-8))
+    store.auth.create_login_link(timedelta(minutes=5))
+    store.auth.start_session("local", "admin", None, timedelta(minutes=5))
+    with store.engine.connect() as conn:
+        links = conn.execute(sa.select(sa.func.count()).select_from(t.login_links)).scalar()
+        sessions = conn.execute(sa.select(sa.func.count()).select_from(t.ui_sessions)).scalar()
+    assert (links, sessions) == (3, 1), "long-expired rows are deleted as new ones come"
 
 
 def test_tokens_expire_and_record_their_last_use(tmp_path: Path) -> None:

@@ -547,4 +547,4 @@ def test_notification_html_escapes_event_text(tmp_path: Path) -> None:
         for p in message.walk()
         if p.get_content_type() == "text/plain"
     )
-    assert re.search(r"\nPipeline: +P<b>\r?\n", plain), "the plain part keeps text and lines"
+    assert re.search(r"^Pipeline: +P<b>\r?\nExecution: +e1\r?\n", plain), "lines are kept"

@@ -217,20 +217,19 @@ class Notifier:
 
 
 HTML_TEMPLATE = """<html><body>
-<h3>{{ subject }}</h3>
 <div style="font-family: ui-monospace, monospace">
-{% for line in lines %}{{ line }}<br>
-{% endfor %}</div>
+{% for line in lines %}{{ line }}<br>{% endfor %}
+</div>
 </body></html>"""
 
 
-def html_body(subject: str, body: str) -> str:
+def html_body(body: str) -> str:
     """The message as HTML from an escaping template: no event text (a failure reason, a
     cell of a file) can become markup. Mail clients also get a plain part from it."""
     import jinja2
 
     template = jinja2.Environment(autoescape=True).from_string(HTML_TEMPLATE)
-    return template.render(subject=subject, lines=body.splitlines())
+    return template.render(lines=body.splitlines())
 
 
 def send(target: Target, delivery: DeliveryRecord) -> str | None:
@@ -244,7 +243,7 @@ def send(target: Target, delivery: DeliveryRecord) -> str | None:
     with logs as captured:
         ok = client.notify(
             title=delivery.subject,
-            body=html_body(delivery.subject, delivery.body),
+            body=html_body(delivery.body),
             body_format=apprise.NotifyFormat.HTML,
         )
     if ok:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 SEEN_RESOLUTION = timedelta(seconds=60)
 """A session's ``last_seen_at`` is written at most this often (not once per request)."""
+KEEP_ENDED = timedelta(days=7)
+"""Sessions and login links are deleted this long after they expired (tables stay small)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class AuthStore:
             "expires_at": now + lifetime,
         }
         with self._store._tx() as conn:
+            conn.execute(
+                t.ui_sessions.delete().where(t.ui_sessions.c.expires_at < now - KEEP_ENDED)
+            )
             conn.execute(t.ui_sessions.insert().values(id_sha256=digest(secret), **values))
         return secret, SessionRecord(**values)  # type: ignore[arg-type]
 
@@ -160,6 +165,9 @@ class AuthStore:
         """A secret that signs one browser in once, within ``lifetime``."""
         secret, now = secrets.token_urlsafe(32), utcnow()
         with self._store._tx() as conn:
+            conn.execute(
+                t.login_links.delete().where(t.login_links.c.expires_at < now - KEEP_ENDED)
+            )
             conn.execute(
                 t.login_links.insert().values(
                     secret_sha256=digest(secret), created_at=now, expires_at=now + lifetime
