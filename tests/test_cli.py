@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -220,3 +221,94 @@ def test_make_demo_runs_twice(tmp_path: Path) -> None:
         assert f"Model version           │ poc-mpg/{run} (Approved)" in result.stdout
         assert f"model poc-mpg/{run} (Approved, latest Approved)" in result.stdout
         assert "Rows scored             │ 4177 of 4177" in result.stdout
+
+
+def _leaves(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        return [(path, command)]
+    return [
+        leaf
+        for name, sub in sorted(subcommands.items())
+        if not sub.hidden
+        for leaf in _leaves(sub, (*path, name))
+    ]
+
+
+def _main(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    from scoreline.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["scoreline", *args])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    return int(ended.value.code or 0), capsys.readouterr().err
+
+
+def test_every_command_answers_usage_errors_with_one_line_and_the_usage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Walk every command: an unknown option, a missing argument and a value of the wrong
+    type each give `error: ...` plus `usage: ...`, exit 2, no traceback (main() in process,
+    the code path of the real command; test_usage_errors_in_a_real_process checks that)."""
+    import typer
+
+    from scoreline.cli.app import app
+
+    monkeypatch.chdir(tmp_path)  # no project here: nothing may get past parsing
+    leaves = _leaves(typer.main.get_command(app))
+    assert len(leaves) > 30
+    cases: list[list[str]] = [["--no-such-option"]]
+    for path, command in leaves:
+        cases.append([*path, "--no-such-option"])
+        required = [p for p in command.params if p.param_type_name == "argument" and p.required]
+        if required:
+            cases.append(list(path))
+        for param in command.params:
+            annotation = getattr(param, "type_descriptor", None)
+            numeric = annotation is not None and annotation.annotation in (int, float)
+            if param.param_type_name == "option" and numeric:
+                cases.append([*path, param.opts[0], "abc"])
+    for args in cases:
+        code, err = _main(args, monkeypatch, capsys)
+        lines = err.strip().splitlines()
+        assert code == 2, (args, err)
+        assert len(lines) == 2, (args, err)
+        assert lines[0].startswith("error: "), (args, err)
+        named = " ".join(a for a in args if not a.startswith("-") and a != "abc")
+        assert lines[1].startswith(f"usage: scoreline {named}".strip()), (args, err)
+        assert "Traceback" not in err
+
+
+def test_usage_errors_in_a_real_process(tmp_path: Path) -> None:
+    for args, first in (
+        (["run"], "error: Missing argument 'PIPELINE'."),
+        (["executions", "lst"], "error: No such command 'lst'. Did you mean 'list'?"),
+        (["run", "X", "--foo"], "error: No such option: --foo"),
+        (["serve", "--port", "70000"], "error: Invalid value for '--port': Input should be less"),
+        (["serve", "-e", "dev"], "error: No such option: -e (-e goes before the command"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "scoreline", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2, result.stderr
+        assert lines[0].startswith(first), result.stderr
+        assert lines[1].startswith("usage: scoreline "), result.stderr
+
+
+def test_help_shows_no_type_after_a_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scoreline", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert "<bool>" not in result.stdout
+    assert "PIPELINE" in result.stdout

@@ -7,10 +7,11 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
+from typer._click import exceptions as usage_errors  # typer bundles its own click
 
 from scoreline import __version__
 from scoreline.cli import render
@@ -172,11 +173,42 @@ def orchestrate(execution_id: str) -> None:
     client().run_execution(execution_id)
 
 
+def _tidy(command: click.Command | Any) -> None:
+    """Help as people read it: no type after a flag, arguments in capitals."""
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = (param.name or "").upper()
+    made = command.get_help_option
+
+    def help_option(ctx: click.Context | Any) -> Any:
+        option = made(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _tidy(sub)
+
+
+def _global_option_hint(exc: Exception, command: click.Command | Any) -> str:
+    """An option of `scoreline` itself given after the command (`serve -e dev`)."""
+    option = getattr(exc, "option_name", None)
+    for param in command.params:
+        if option in getattr(param, "opts", ()):
+            return f" ({option} goes before the command: scoreline {option} ... COMMAND)"
+    return ""
+
+
 def main() -> None:
-    """Entry point: run the command, turning scoreline's errors into one line and exit 1."""
+    """Entry point: run the command, turning scoreline's errors into one line and exit 1,
+    and usage errors into one line plus the usage, exit 2 (no traceback either way)."""
     from scoreline.errors import ScorelineError
 
     command = typer.main.get_command(app)
+    _tidy(command)
     # What scoreline writes (the store, artifacts, logs under .scoreline/) is the user's alone.
     os.umask(0o077)
     try:
@@ -184,12 +216,22 @@ def main() -> None:
         code = command.main(args=sys.argv[1:], prog_name="scoreline", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort, EOFError):
         render.error("aborted")
         sys.exit(1)
-    except click.ClickException as exc:
+    except usage_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(0)
+    except (usage_errors.UsageError, click.UsageError) as exc:
+        render.error(exc.format_message() + _global_option_hint(exc, command))
+        context = exc.ctx
+        if context is not None:
+            usage = context.get_usage().removeprefix("Usage: ").strip()
+            sys.stderr.write(f"usage: {usage} (more: {context.command_path} --help)\n")
+        sys.exit(2)
+    except (usage_errors.ClickException, click.ClickException) as exc:
         render.error(exc.format_message())
         sys.exit(1)
     except ScorelineError as exc:
