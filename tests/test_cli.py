@@ -312,3 +312,29 @@ def test_help_shows_no_type_after_a_flag() -> None:
     )
     assert "<bool>" not in result.stdout
     assert "PIPELINE" in result.stdout
+
+
+def test_a_classification_quality_step_is_shown_by_its_own_metrics(project: ProjectDir) -> None:
+    (project.root / "data" / "predicted.csv").write_text("1\n0\n1\n1\n")
+    (project.root / "data" / "truth.csv").write_text("1\n0\n0\n1\n")
+    project.pipeline(
+        {
+            "name": "Q",
+            "steps": [
+                {
+                    "name": "Quality",
+                    "kind": "quality_check",
+                    "check_type": "model_quality",
+                    "problem_type": "binary_classification",
+                    "predictions": "data/predicted.csv",
+                    "ground_truth": "data/truth.csv",
+                    "thresholds": {"accuracy": 0.5},
+                }
+            ],
+        }
+    )
+    run = project.cli("run", "Q", "--wait")
+    assert "accuracy 0.7500 vs 0.5: passed" in run.stdout
+    execution = project.cli_json("executions", "list")[0]["id"]
+    shown = project.cli("executions", "show", execution)
+    assert "accuracy 0.7500 vs 0.5: passed" in shown.stdout

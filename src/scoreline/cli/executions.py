@@ -111,7 +111,12 @@ def _details(step) -> str:  # type: ignore[no-untyped-def]
         return f"{meta['violations']} violation(s)"
     if "model_quality_passed" in meta:
         verdict = "passed" if meta["model_quality_passed"] else "BREACH"
-        return f"mse {meta['mse']:.4f} vs {meta['mse_threshold']:g}: {verdict}"
+        checked = [
+            f"{name} {meta[name]:.4f} vs {threshold:g}"
+            for name, threshold in sorted((meta.get("thresholds") or {}).items())
+            if isinstance(meta.get(name), int | float) and isinstance(threshold, int | float)
+        ]
+        return f"{', '.join(checked) or 'model quality'}: {verdict}"
     if meta.get("checkSkipped"):
         return "baseline computed (check skipped)"
     return ", ".join(sorted(step.outputs))
