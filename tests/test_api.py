@@ -192,6 +192,15 @@ def test_events_are_paginated(server: Server, tokens: dict[str, str]) -> None:
         "GET", f"/events?limit=5&after={page['next_after']}", tokens["viewer"]
     ).json()
     assert following["events"][0]["seq"] == page["events"][-1]["seq"] + 1
+    newest = server.call("GET", "/events?order=desc&limit=3", tokens["viewer"]).json()
+    seqs = [e["seq"] for e in newest["events"]]
+    assert seqs == sorted(seqs, reverse=True)
+    assert newest["next_before"] == seqs[-1]
+    older = server.call(
+        "GET", f"/events?order=desc&limit=3&before={newest['next_before']}", tokens["viewer"]
+    ).json()
+    assert older["events"][0]["seq"] == seqs[-1] - 1
+    assert newest["remaining"] == older["remaining"] + 3
 
 
 def test_an_openapi_fuzz_run_finds_no_server_errors(server: Server, tokens: dict[str, str]) -> None:

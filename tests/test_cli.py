@@ -338,3 +338,66 @@ def test_a_classification_quality_step_is_shown_by_its_own_metrics(project: Proj
     execution = project.cli_json("executions", "list")[0]["id"]
     shown = project.cli("executions", "show", execution)
     assert "accuracy 0.7500 vs 0.5: passed" in shown.stdout
+
+
+def test_events_list_shows_every_event_type_newest_first_with_paging(
+    project: ProjectDir,
+) -> None:
+    from scoreline.types import DetailType
+
+    store = project.client().store
+    details: dict[str, dict[str, Any]] = {
+        DetailType.STEP_STATUS: {"pipelineName": "P", "pipelineExecutionId": "e1",
+                                 "stepName": "A", "currentStepStatus": "Failed",
+                                 "failureReason": "boom"},
+        DetailType.EXECUTION_STATUS: {"pipelineName": "P", "pipelineExecutionId": "e1",
+                                      "currentPipelineExecutionStatus": "Failed"},
+        DetailType.MODEL_PACKAGE_STATE: {"ModelPackageGroupName": "g", "ModelPackageVersion": 2,
+                                         "ModelApprovalStatus": "Approved", "UpdatedBy": "ann"},
+        DetailType.OBJECT_CREATED: {"trigger": "t", "uri": "s3://b/k.csv",
+                                    "object": {"key": "k.csv"}},
+        DetailType.DATA_QUALITY_VIOLATION: {"pipelineName": "P", "pipelineExecutionId": "e1",
+                                            "stepName": "Q", "violations": 3},
+        DetailType.MODEL_QUALITY_VIOLATION: {"pipelineName": "P", "pipelineExecutionId": "e1",
+                                             "stepName": "M", "metrics": {"mse": 9.5}},
+        # A retraining a rule started: the decision names the execution, not its pipeline.
+        DetailType.RULE_DECISION: {"rule": "retrain", "decision": "started",
+                                   "reason": "matched", "pipelineExecutionId": "e2",
+                                   "targetPipeline": "TrainingPipeline"},
+        DetailType.SCHEDULED: {"schedule": "nightly", "scheduledTime": "2026-12-01T00:00:00"},
+        DetailType.DEPLOYMENT_APPLIED: {"env": "dev", "actor": "ann", "changes": [{}]},
+        DetailType.DEPLOYMENT_DESTROYED: {"env": "dev", "actor": "ann", "changes": []},
+        "API Write": {"actor": "token:ops", "method": "POST", "path": "/api/v1/tokens",
+                      "status": 201},
+        "API Requests Refused": {"count": 1000, "since": "2026-12-01T00:00:00"},
+        "Something Custom": {"anything": [1, 2], "text": "x" * 300},
+    }  # fmt: skip
+    for detail_type, detail in details.items():
+        store.append_event(str(detail_type), detail)
+    shown = project.cli("events", "list", "--limit", "100", env={"COLUMNS": "250"}).stdout
+    for expected in (
+        "P/e1/A: boom",
+        "model g/2 by ann",
+        "s3://b/k.csv (trigger t)",
+        "rule retrain: TrainingPipeline → e2",
+        "schedule nightly",
+        "environment dev by ann: 1 change(s)",
+        "token:ops POST /api/v1/tokens → 201",
+        "1000 refused request(s)",
+        "anything=[1, 2]",
+    ):
+        assert expected in shown, expected
+    assert shown.index("Something Custom") < shown.index("Pipeline Execution Step Status")
+
+    newest = project.cli("events", "list", "--limit", "5", env={"COLUMNS": "250"}).stdout
+    assert "8 older event(s): scoreline events list --before" in newest
+    page = project.cli_json("events", "list", "--limit", "5")
+    assert [e["seq"] for e in page] == [9, 10, 11, 12, 13], "JSON: in the order they happened"
+    older = project.cli_json("events", "list", "--limit", "5", "--before", "9")
+    assert [e["seq"] for e in older] == [4, 5, 6, 7, 8]
+    typed = project.cli_json("events", "list", "--type", "API Write", "--since", "1h")
+    assert [e["detail-type"] for e in typed] == ["API Write"]
+    assert project.cli_json("events", "list", "--since", "2999-01-01") == []
+    bad = project.cli("events", "list", "--since", "yesterday", check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: --since: 'yesterday' is neither a time nor a duration")

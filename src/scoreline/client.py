@@ -577,6 +577,28 @@ class Client:
             execution_id=execution_id, detail_type=detail_type, after_seq=after_seq, limit=limit
         )
 
+    def recent_events(
+        self,
+        *,
+        execution_id: str | None = None,
+        detail_type: str | None = None,
+        since: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 20,
+    ) -> tuple[list[EventRecord], int]:
+        """The newest events (before ``before_seq``, at or after ``since``), newest first,
+        and how many older ones the same filters select."""
+        filters: dict[str, Any] = {
+            "execution_id": execution_id,
+            "detail_type": detail_type,
+            "since": since,
+        }
+        found = self.store.list_events(
+            **filters, before_seq=before_seq, limit=limit, newest_first=True
+        )
+        older = self.store.count_events(**filters, before_seq=found[-1].seq) if found else 0
+        return found, older
+
     # --- internals -----------------------------------------------------------------------
 
     def _orchestrator(self) -> Orchestrator:

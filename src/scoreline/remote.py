@@ -150,11 +150,33 @@ class RemoteClient:
         limit: int = 100,
     ) -> list[EventRecord]:
         params: dict[str, Any] = {"after": after_seq, "limit": limit}
+        return self._events(params, execution_id, detail_type)[0]
+
+    def recent_events(
+        self,
+        *,
+        execution_id: str | None = None,
+        detail_type: str | None = None,
+        since: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 20,
+    ) -> tuple[list[EventRecord], int]:
+        params: dict[str, Any] = {"order": "desc", "limit": limit}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if before_seq is not None:
+            params["before"] = before_seq
+        return self._events(params, execution_id, detail_type)
+
+    def _events(
+        self, params: dict[str, Any], execution_id: str | None, detail_type: str | None
+    ) -> tuple[list[EventRecord], int]:
         if execution_id:
             params["execution"] = execution_id
         if detail_type:
             params["type"] = detail_type
-        return [
+        page = self._call("GET", "/events", params=params)
+        found = [
             EventRecord(
                 seq=e["seq"],
                 id=e["id"],
@@ -164,8 +186,9 @@ class RemoteClient:
                 resources=e["resources"],
                 detail=e["detail"],
             )
-            for e in self._call("GET", "/events", params=params)["events"]
+            for e in page["events"]
         ]
+        return found, int(page.get("remaining") or 0)
 
     def monitoring_results(self, execution_id: str) -> list[MonitoringRecord]:
         rows = self._call("GET", f"/monitoring/executions/{execution_id}")

@@ -9,7 +9,8 @@ event with its actor, method, path and outcome. Errors have one JSON shape with 
 code.
 """
 
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as FastApiPath
@@ -315,16 +316,41 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
     def events(
         who: Reader,
         after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+        before: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+        since: datetime | None = None,
+        order: Literal["asc", "desc"] = "asc",
         type: str | None = None,
         execution: str | None = None,
         limit: Limit = 100,
     ) -> dict[str, Any]:
-        found = client.events(
-            execution_id=execution, detail_type=type, after_seq=after, limit=limit
+        """Events oldest first from ``after`` (page on with ``next_after``), or newest first
+        with ``order=desc`` (page on with ``before=next_before``); ``remaining`` counts the
+        events beyond this page."""
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        filters: dict[str, Any] = {
+            "execution_id": execution,
+            "detail_type": type,
+            "after_seq": after,
+            "since": since,
+        }
+        found = client.store.list_events(
+            **filters, before_seq=before, limit=limit, newest_first=order == "desc"
         )
+        if not found:
+            remaining = 0
+        elif order == "desc":
+            remaining = client.store.count_events(**filters, before_seq=found[-1].seq)
+        else:
+            remaining = client.store.count_events(
+                **{**filters, "after_seq": found[-1].seq}, before_seq=before
+            )
+        last = found[-1].seq if found and remaining else None
         return {
             "events": [e.envelope() for e in found],
-            "next_after": found[-1].seq if len(found) == limit else None,
+            "next_after": last if order == "asc" else None,
+            "next_before": last if order == "desc" else None,
+            "remaining": remaining,
         }
 
     @app.get("/api/v1/notifications", tags=["events"], responses=ERROR_RESPONSES)

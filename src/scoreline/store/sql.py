@@ -540,18 +540,55 @@ class MetadataStore:
         detail_type: str | None = None,
         execution_id: str | None = None,
         limit: int = 100,
+        before_seq: int | None = None,
+        since: datetime | None = None,
+        newest_first: bool = False,
     ) -> list[EventRecord]:
-        """Events in the order they were appended, oldest first."""
-        query = sa.select(t.events).where(t.events.c.seq > after_seq)
-        if detail_type:
-            query = query.where(t.events.c.detail_type == detail_type)
-        if execution_id:
-            query = query.where(
-                t.events.c.detail["pipelineExecutionId"].as_string() == execution_id
-            )
+        """Events in the order they were appended (oldest first, or newest first)."""
+        query = sa.select(t.events).where(
+            *self._event_filters(after_seq, detail_type, execution_id, before_seq, since)
+        )
+        order = t.events.c.seq.desc() if newest_first else t.events.c.seq
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(t.events.c.seq).limit(limit)).all()
+            rows = conn.execute(query.order_by(order).limit(limit)).all()
         return [EventRecord(**row._mapping) for row in rows]
+
+    def count_events(
+        self,
+        *,
+        after_seq: int = 0,
+        detail_type: str | None = None,
+        execution_id: str | None = None,
+        before_seq: int | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """How many events the same filters as :meth:`list_events` select."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(t.events)
+            .where(*self._event_filters(after_seq, detail_type, execution_id, before_seq, since))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    @staticmethod
+    def _event_filters(
+        after_seq: int,
+        detail_type: str | None,
+        execution_id: str | None,
+        before_seq: int | None,
+        since: datetime | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        filters = [t.events.c.seq > after_seq]
+        if before_seq is not None:
+            filters.append(t.events.c.seq < before_seq)
+        if since is not None:
+            filters.append(t.events.c.time >= since)
+        if detail_type:
+            filters.append(t.events.c.detail_type == detail_type)
+        if execution_id:
+            filters.append(t.events.c.detail["pipelineExecutionId"].as_string() == execution_id)
+        return filters
 
     def _append(
         self,

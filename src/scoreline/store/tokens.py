@@ -32,11 +32,11 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def parse_lifetime(text: str) -> timedelta:
-    """A token lifetime such as ``90d``, ``12h``, ``30m`` or ``2w``."""
+def parse_lifetime(text: str, where: str = "--expires-in") -> timedelta:
+    """A duration such as ``90d``, ``12h``, ``30m`` or ``2w`` (a token's lifetime)."""
     if not re.fullmatch(LIFETIME_PATTERN, text.strip()) or int(text.strip()[:-1]) == 0:
         raise ParameterError(
-            f"'{text}' is not a lifetime", where="--expires-in", hint="e.g. 90d, 12h, 30m, 2w"
+            f"'{text}' is not a duration", where=where, hint="e.g. 90d, 12h, 30m, 2w"
         )
     return timedelta(**{UNITS[text.strip()[-1]]: int(text.strip()[:-1])})
 
