@@ -401,3 +401,90 @@ def test_events_list_shows_every_event_type_newest_first_with_paging(
     bad = project.cli("events", "list", "--since", "yesterday", check=False)
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: --since: 'yesterday' is neither a time nor a duration")
+
+
+def test_pipelines_show_gives_each_value_and_where_it_comes_from(tmp_path: Path) -> None:
+    from scoreline.examples import copy_example
+
+    root = tmp_path / "abalone"
+    copy_example("abalone", root)
+    env = (root / "envs" / "dev.yaml").read_text()
+    (root / "envs" / "dev.yaml").write_text(env + "\naccuracy_mse_threshold: 7.5\n")
+
+    def show(name: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "scoreline", "--project", str(root), "pipelines", "show",
+             name, "--json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
+    quality = show("ModelQualityPipeline")
+    by_name = {p["name"]: p for p in quality["parameters"]}
+    assert by_name["AccuracyMseThreshold"]["value"] == 7.5
+    assert by_name["AccuracyMseThreshold"]["source"] == (
+        "${accuracy_mse_threshold} from envs/dev.yaml"
+    )
+    assert by_name["InferenceExecutionId"]["source"] == "required (-p)"
+    assert quality["steps"][0]["reads_parameters"] == ["GroundTruthData"], (
+        "an execution id selects an output; it names no file"
+    )
+    inference = {p["name"]: p for p in show("InferencePipeline")["parameters"]}
+    assert inference["AccuracyMseThreshold"] == {
+        "name": "AccuracyMseThreshold",
+        "type": "Float",
+        "value": 10.0,
+        "source": "pipelines/InferencePipeline.params.yaml",
+        "description": "",
+    }, "the parameter file pins the value runs use"
+    steps = {s["name"]: s for s in show("InferencePipeline")["steps"]}
+    assert steps["ModelQualityCheckStep"]["depends_on"] == [
+        "BatchInferenceStep",
+        "GroundTruthAvailableCond",
+    ]
+
+
+def test_relative_file_parameters_are_the_current_folders_and_must_exist(
+    project: ProjectDir,
+) -> None:
+    script = project.script(
+        "count.py",
+        """
+        import os, pathlib
+        (source,) = pathlib.Path(os.environ["SCORELINE_INPUT_RAW"]).iterdir()
+        print("rows", len(source.read_text().split()))
+        """,
+    )
+    project.pipeline(
+        {
+            "name": "P",
+            "parameters": [{"name": "InputData", "type": "String", "default": "data/x.csv"}],
+            "steps": [
+                {"name": "Count", "kind": "processing", "script": script,
+                 "inputs": {"raw": {"expr": "parameter", "name": "InputData"}}},
+            ],
+        }
+    )  # fmt: skip
+    batch = project.root / "data" / "batch"
+    batch.mkdir()
+    (batch / "today.csv").write_text("1\n2\n3\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scoreline", "run", "P", "--wait", "--json", *args],
+            capture_output=True,
+            text=True,
+            cwd=batch,
+        )
+
+    done = run("-p", "InputData=today.csv")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parameters"]["InputData"] == "data/batch/today.csv"
+    missing = run("-p", "InputData=yesterday.csv")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith(
+        "error: parameter 'InputData': 'data/batch/yesterday.csv' does not exist (looked for "
+    )
+    default_missing = run()
+    assert default_missing.returncode == 1, "the default data/x.csv does not exist either"
+    assert len(project.client().executions()) == 1, "refused runs leave no execution"

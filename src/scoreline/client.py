@@ -29,7 +29,13 @@ from scoreline.engine.locations import DataRoots
 from scoreline.engine.orchestrator import Orchestrator
 from scoreline.engine.ray_executor import check_installed, check_reachable
 from scoreline.engine.recovery import STARTING, recover_lost_executions
-from scoreline.errors import DefinitionError, NotFoundError, ScorelineError, StateError
+from scoreline.errors import (
+    DefinitionError,
+    NotFoundError,
+    ParameterError,
+    ScorelineError,
+    StateError,
+)
 from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.settings import (
@@ -133,20 +139,68 @@ class Client:
 
     def definitions(self) -> dict[str, PipelineDefinition]:
         """The pipelines declared in the project's files, by name."""
-        found: dict[str, PipelineDefinition] = {}
-        origin: dict[str, Path] = {}
+        return {name: definition for name, (definition, _) in self._declared().items()}
+
+    def _declared(self) -> dict[str, tuple[PipelineDefinition, Path]]:
+        found: dict[str, tuple[PipelineDefinition, Path]] = {}
         variables = self.project.variables()
         for path in self.project.pipeline_files():
             for definition in load_file(path, variables):
                 if definition.name in found:
                     raise DefinitionError(
                         f"pipeline '{definition.name}' is also defined in "
-                        f"{origin[definition.name]}",
+                        f"{found[definition.name][1]}",
                         where=str(path),
                     )
-                found[definition.name] = definition
-                origin[definition.name] = path
+                found[definition.name] = (definition, path)
         return found
+
+    def pipeline_overview(self, name: str) -> dict[str, Any]:
+        """A declared pipeline as runs will see it: each parameter's value and where it
+        comes from (the definition, an environment variable in it, or the parameter file),
+        and each step's kind and dependencies."""
+        declared = self._declared()
+        if name not in declared:
+            self.definition(name)  # the one-line "no pipeline named" error
+        definition, path = declared[name]
+        raw = _raw_parameter_defaults(path, name)
+        environment = self.project.environment()
+        overrides = self.parameter_file_values(name)
+        params_file = f"pipelines/{name}.params.yaml"
+        parameters = []
+        for p in definition.parameters:
+            source = "definition"
+            variable = _only_variable(raw.get(p.name))
+            if variable and variable in environment.variables:
+                source = f"${{{variable}}} from {environment.variables[variable].source}"
+            value = p.default
+            if p.name in overrides:
+                value, source = p.coerce(overrides[p.name]), params_file
+            parameters.append(
+                {
+                    "name": p.name,
+                    "type": p.type.value,
+                    "value": value,
+                    "source": source if value is not None else "required (-p)",
+                    "description": p.description,
+                }
+            )
+        dependencies = definition.dependencies()
+        return {
+            "name": name,
+            "file": str(path.relative_to(self.project.root)),
+            "environment": environment.name,
+            "parameters": parameters,
+            "steps": [
+                {
+                    "name": step.name,
+                    "kind": step.kind,
+                    "depends_on": sorted(dependencies[step.name]),
+                    "reads_parameters": sorted(step.location_parameters()),
+                }
+                for step in definition.steps
+            ],
+        }
 
     def definition(self, name: str) -> PipelineDefinition:
         definitions = self.definitions()
@@ -249,11 +303,18 @@ class Client:
         """Refuse a parameter that a step reads as a file or folder when it names a location
         outside the data roots, before an execution exists."""
         roots = self.data_roots()
-        for step in definition.steps:
-            for name in sorted(step.location_parameters()):
-                value = values.get(name)
-                if isinstance(value, str) and value:
-                    roots.resolve(value, f"parameter '{name}'")
+        for name in sorted(definition.location_parameters()):
+            value = values.get(name)
+            if isinstance(value, str) and value:
+                where = f"parameter '{name}'"
+                location = roots.resolve(value, where)
+                if "://" not in location and not Path(location).exists():
+                    raise ParameterError(
+                        f"'{value}' does not exist",
+                        where=where,
+                        hint=f"looked for {location}; relative paths given with -p are "
+                        "the current folder's, in the API and files the project's",
+                    )
 
     def check_reachable(self) -> None:
         """Fail with one line when the Ray cluster or the artifact store that executions
@@ -635,3 +696,29 @@ class Client:
                 cwd=self.project.root,
             )
         self.store.mark_starting(execution_id, f"{os.uname().nodename}:{process.pid}:{STARTING}")
+
+
+def _raw_parameter_defaults(path: Path, pipeline: str) -> dict[str, Any]:
+    """Parameter defaults of ``pipeline`` as written in its YAML or JSON file, before
+    variables are filled in (empty for Python files)."""
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        return {}
+    from scoreline.yaml12 import load_yaml
+
+    data: Any = load_yaml(path) or {}
+    items = data.get("pipelines", [data]) if isinstance(data, dict) else []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("name") == pipeline:
+            return {
+                str(p.get("name")): p.get("default")
+                for p in item.get("parameters") or []
+                if isinstance(p, dict)
+            }
+    return {}
+
+
+def _only_variable(raw: Any) -> str | None:
+    """``name`` when ``raw`` is exactly ``${name}``."""
+    if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}") and raw.count("$") == 1:
+        return raw[2:-1]
+    return None

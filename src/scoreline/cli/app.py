@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -23,6 +23,9 @@ from scoreline.cli.models import app as models_app
 from scoreline.cli.monitoring import app as monitoring_app
 from scoreline.cli.serve import auth_app, notifications_app, serve, tokens_app, upload
 from scoreline.cli.state import client, options
+
+if TYPE_CHECKING:
+    from scoreline.client import Client
 
 app = typer.Typer(
     name="scoreline",
@@ -97,8 +100,13 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the execution as JSON.")] = False,
 ) -> None:
     """Start an execution of PIPELINE (detached unless --wait)."""
+    from scoreline.remote import RemoteClient
+
     c = client()
-    execution = c.start(pipeline, _parse_params(param or []), wait=wait, client_request_token=token)
+    parameters = _parse_params(param or [])
+    if not isinstance(c, RemoteClient):  # through the API, paths are the server's project's
+        parameters = _from_here(c, pipeline, parameters)
+    execution = c.start(pipeline, parameters, wait=wait, client_request_token=token)
     steps = c.steps(execution.id) if wait else []
     if as_json:
         render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})
@@ -111,6 +119,19 @@ def run(
         )
     if wait and execution.status != "Succeeded":
         raise typer.Exit(1)
+
+
+def _from_here(c: Client, pipeline: str, parameters: dict[str, str]) -> dict[str, str]:
+    """Relative paths typed for parameters that steps read as files are the current
+    folder's, as in any command; kept relative to the project when they lie inside it."""
+    locations = c.definition(pipeline).location_parameters()
+    resolved = dict(parameters)
+    for name, value in parameters.items():
+        if name in locations and value and "://" not in value and not Path(value).is_absolute():
+            path = (Path.cwd() / value).resolve()
+            root = c.project.root
+            resolved[name] = str(path.relative_to(root) if path.is_relative_to(root) else path)
+    return resolved
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:

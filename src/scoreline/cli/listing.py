@@ -43,6 +43,46 @@ def list_pipelines(as_json: JsonFlag = False) -> None:
     )
 
 
+@pipelines_app.command("show")
+def show_pipeline(name: str, as_json: JsonFlag = False) -> None:
+    """A pipeline as its runs will see it: parameter values and where each comes from
+    (definition, environment variable, parameter file), steps and their dependencies."""
+    overview = client().pipeline_overview(name)
+    if as_json:
+        render.print_json(overview)
+        return
+    render.console.print(
+        f"Pipeline {name} ({overview['file']}, environment {overview['environment']})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    render.table(
+        "Parameters",
+        ["Parameter", "Type", "Value", "From", "Description"],
+        [
+            (p["name"], p["type"], _shown(p["value"]), p["source"], p["description"])
+            for p in overview["parameters"]
+        ],
+    )
+    render.table(
+        "Steps",
+        ["Step", "Kind", "After", "Reads files from"],
+        [
+            (
+                s["name"],
+                s["kind"],
+                ", ".join(s["depends_on"]) or "-",
+                ", ".join(s["reads_parameters"]) or "-",
+            )
+            for s in overview["steps"]
+        ],
+    )
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else json.dumps(value) if isinstance(value, str) else str(value)
+
+
 @events_app.command("list")
 def list_events(
     execution: Annotated[

@@ -175,6 +175,10 @@ class PipelineDefinition(BaseModel):
         """Step names in an order that respects every dependency."""
         return topological_order([s.name for s in self.steps], self.dependencies())
 
+    def location_parameters(self) -> set[str]:
+        """Parameters that some step reads as a file or folder."""
+        return set().union(*(step.location_parameters() for step in self.steps))
+
     def resolve_parameters(self, overrides: dict[str, Any] | None = None) -> dict[str, Scalar]:
         """Defaults merged with overrides, each coerced to its type; every parameter must end
         up with a value."""

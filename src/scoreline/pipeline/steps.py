@@ -192,14 +192,20 @@ class StepBase(BaseModel):
 
 
 def parameter_names(value: Any) -> set[str]:
-    """The pipeline parameters an expression (or any value holding expressions) refers to."""
+    """The pipeline parameters whose values become (part of) the location that ``value``
+    names: a parameter itself, or joined into a string. A parameter that only selects
+    something (the execution of ``execution_output``, a JSON path) names no location."""
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     if isinstance(value, dict):
-        found = set().union(*(parameter_names(item) for item in value.values()))
-        if value.get("expr") == "parameter" and isinstance(value.get("name"), str):
-            found.add(value["name"])
-        return found
+        kind = value.get("expr")
+        if kind == "parameter":
+            return {value["name"]} if isinstance(value.get("name"), str) else set()
+        if kind == "join":
+            return parameter_names(value.get("values"))
+        if kind is not None:
+            return set()
+        return set().union(*(parameter_names(item) for item in value.values()))
     if isinstance(value, list):
         return set().union(*(parameter_names(item) for item in value))
     return set()
