@@ -152,3 +152,32 @@ def ray_address(s3_environment: dict[str, str]) -> Iterator[str]:
 
     with ray_head(workers=2, node_env=s3_environment) as address:
         yield address
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (its own browser download is not used)."""
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is missing: run `make tools/node_modules/.installed`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=FLAGS, headless=True
+        )
+        yield launched
+        launched.close()

@@ -483,8 +483,11 @@ def test_relative_file_parameters_are_the_current_folders_and_must_exist(
     missing = run("-p", "InputData=yesterday.csv")
     assert missing.returncode == 1
     assert missing.stderr.startswith(
-        "error: parameter 'InputData': 'data/batch/yesterday.csv' does not exist (looked for "
+        f"error: parameter 'InputData': 'yesterday.csv' does not exist (looked for "
+        f"{batch / 'yesterday.csv'} and {project.root / 'yesterday.csv'})"
     )
+    from_root = run("-p", "InputData=data/batch/today.csv")
+    assert from_root.returncode == 0, "a path under the project folder means that, as before"
     default_missing = run()
     assert default_missing.returncode == 1, "the default data/x.csv does not exist either"
-    assert len(project.client().executions()) == 1, "refused runs leave no execution"
+    assert len(project.client().executions()) == 2, "refused runs leave no execution"

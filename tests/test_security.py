@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ from scoreline.client import Client
 from scoreline.examples import copy_example
 from tests.conftest import ProjectDir
 from tests.servers import free_port
+from tests.test_deploy import scoreline as cli
 from tests.test_serve import wait_for
-from tests.test_ui import CHROMIUM, FLAGS
 
 pytestmark = pytest.mark.slow
 
@@ -75,37 +74,11 @@ class Serve:
         assert self.process.returncode == 0, err
 
 
-def cli(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scoreline", "--project", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.fixture
 def fresh(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     copy_example("abalone", root)
     return root
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is missing: run `make tools/node_modules/.installed`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=FLAGS, headless=True
-        )
-        yield launched
-        launched.close()
 
 
 def test_revoking_every_token_of_a_running_server_keeps_anonymous_requests_out(
@@ -394,6 +367,7 @@ def test_path_parameters_stay_inside_the_project_and_its_data_roots(
     outside = tmp_path / "shared"
     outside.mkdir()
     (outside / "batch.csv").write_text("1\n2\n3\n")
+    (project.root / "../../x.csv").resolve().write_text("secret\n")  # exists, outside
     for value in ("/etc/passwd", "../../x.csv", f"{outside}/batch.csv", "s3://other/x.csv"):
         refused = project.cli("run", "P", "-p", f"InputData={value}", "--wait", check=False)
         assert refused.returncode == 1

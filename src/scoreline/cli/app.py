@@ -123,14 +123,25 @@ def run(
 
 def _from_here(c: Client, pipeline: str, parameters: dict[str, str]) -> dict[str, str]:
     """Relative paths typed for parameters that steps read as files are the current
-    folder's, as in any command; kept relative to the project when they lie inside it."""
+    folder's, as in any command (kept relative to the project when they lie inside it); a
+    path found only under the project folder keeps meaning that, as it always has."""
+    from scoreline.errors import ParameterError
+
     locations = c.definition(pipeline).location_parameters()
+    root = c.project.root
     resolved = dict(parameters)
     for name, value in parameters.items():
-        if name in locations and value and "://" not in value and not Path(value).is_absolute():
-            path = (Path.cwd() / value).resolve()
-            root = c.project.root
-            resolved[name] = str(path.relative_to(root) if path.is_relative_to(root) else path)
+        if name not in locations or not value or "://" in value or Path(value).is_absolute():
+            continue
+        here = (Path.cwd() / value).resolve()
+        if here.exists():
+            resolved[name] = str(here.relative_to(root) if here.is_relative_to(root) else here)
+        elif not (root / value).exists():
+            raise ParameterError(
+                f"'{value}' does not exist",
+                where=f"parameter '{name}'",
+                hint=f"looked for {here} and {(root / value).resolve()}",
+            )
     return resolved
 
 
