@@ -397,8 +397,19 @@ def test_ground_truth_that_arrives_later_is_checked_against_the_past_run(
     assert [r["check_type"] for r in shown] == ["data_quality"]
     assert {d["feature_name"] for d in shown[0]["drift"]} >= {"sex", "length"}
     missing = project.run(
-        "ModelQualityPipeline", "InferenceExecutionId=nope", "GroundTruthData=x.csv", check=False
+        "ModelQualityPipeline",
+        "InferenceExecutionId=nope",
+        "GroundTruthData=data/ground-truth.csv",
+        check=False,
     )
     assert step(missing, "ModelQualityCheckStep")["failure_reason"] == (
         "no execution 'nope' (see `scoreline executions list`)"
     )
+    before = len(project.client().executions(limit=1000))
+    no_file = project.cli(
+        "run", "ModelQualityPipeline", "-p", f"InferenceExecutionId={scored['id']}",
+        "-p", "GroundTruthData=x.csv", check=False,
+    )  # fmt: skip
+    assert no_file.returncode == 1
+    assert no_file.stderr.startswith("error: parameter 'GroundTruthData': 'x.csv' does not exist")
+    assert len(project.client().executions(limit=1000)) == before, "nothing was started"
