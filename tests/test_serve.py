@@ -28,6 +28,7 @@ from scoreline.events.sources import poll_schedule
 from scoreline.examples import copy_example
 from scoreline.settings import ScheduleSettings
 from scoreline.store import MetadataStore
+from tests.conftest import ProjectDir
 from tests.servers import free_port, seaweed_server, use_s3
 
 pytestmark = pytest.mark.slow
@@ -105,9 +106,10 @@ class Serve:
 
     running: list[Serve] = []
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> None:
         self.root = root
         self.env = env
+        self.extra = extra
         self.process: subprocess.Popen[str] | None = None
         Serve.running.append(self)
 
@@ -125,6 +127,7 @@ class Serve:
                 "0.3",
                 "--port",
                 str(port),
+                *self.extra,
             ],
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
@@ -515,3 +518,54 @@ def test_two_serves_share_one_postgresql_database_across_a_kill(
     assert len(set(bodies)) == len(events), "an event was not notified"
     # at-least-once with a window of one send: only a send in flight at the kill may repeat
     assert len(bodies) - len(set(bodies)) <= 1
+
+
+def _history(project: ProjectDir, hook: Webhook) -> list[str]:
+    """A project with three finished executions and a webhook target."""
+    script = project.script("ok.py", "print('ok')\n")
+    project.pipeline(
+        {"name": "P", "steps": [{"name": "S", "kind": "processing", "script": script}]}
+    )
+    config = {"name": "test", "notifications": {"urls": [f"json://127.0.0.1:{hook.port}/hooks"]}}
+    (project.root / "scoreline.yaml").write_text(yaml.safe_dump(config))
+    return [project.cli_json("run", "P", "--wait")["id"] for _ in range(3)]
+
+
+def test_a_first_serve_does_not_mail_the_history_but_what_happens_next(
+    project: ProjectDir,
+) -> None:
+    hook = Webhook()
+    old = _history(project, hook)
+    client = project.client()
+    last_old = max(e.seq for e in client.events(limit=1000))
+    serve = Serve(project.root, {})
+    serve.start()
+    try:
+        wait_for(lambda: client.store.rules.load("notifications")[0] > 0, 30, "the cursor")
+        new = project.cli_json("run", "P", "--wait")["id"]
+        wait_for(
+            lambda: any(new in json.dumps(b) for b in hook.bodies), 60, "the new run's message"
+        )
+    finally:
+        serve.stop()
+    assert not [b for b in hook.bodies if any(i in json.dumps(b) for i in old)]
+    delivered = {d.event_seq for d in client.deliveries(limit=1000)}
+    assert delivered
+    assert min(delivered) > last_old
+
+
+def test_replay_since_sends_the_history_once(project: ProjectDir) -> None:
+    hook = Webhook()
+    old = _history(project, hook)
+    client = project.client()
+    history = [
+        e for e in client.events(limit=1000) if e.detail_type.startswith("Pipeline Execution")
+    ]
+    serve = Serve(project.root, {}, ("--replay-since", "1h"))
+    serve.start()
+    try:
+        wait_for(lambda: len(hook.bodies) >= len(history), 60, "the replayed messages")
+    finally:
+        serve.stop()
+    assert len(hook.bodies) == len(history)
+    assert all(any(i in json.dumps(b) for b in hook.bodies) for i in old)

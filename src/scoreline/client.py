@@ -540,12 +540,16 @@ class Client:
             return ""
         return "\n".join(logs[-1].text.splitlines()[-20:]) if logs else ""
 
-    def serve(self, stop: threading.Event, interval: float = 1.0) -> None:
+    def serve(
+        self, stop: threading.Event, interval: float = 1.0, replay_since: datetime | None = None
+    ) -> None:
         """Run until ``stop`` is set: recover lost executions, retry failed deliveries once,
-        then poll every ``interval`` seconds. A failing round is reported and retried."""
+        then poll every ``interval`` seconds. A failing round is reported and retried.
+        Notifications start from now the first time (from ``replay_since`` when given)."""
         self.recover()
         self.store.deliveries.retry_failed(utcnow())
         notifier = self.notifier()
+        notifier.begin(replay_since)
         last_recovery = time.monotonic()
         while not stop.is_set():
             try:

@@ -106,7 +106,7 @@ def list_events(
     events, older = client().recent_events(
         execution_id=execution,
         detail_type=detail_type,
-        since=_since(since) if since else None,
+        since=parse_since(since, "--since") if since else None,
         before_seq=before,
         limit=limit,
     )
@@ -135,7 +135,8 @@ def list_events(
         )
 
 
-def _since(text: str) -> datetime:
+def parse_since(text: str, where: str) -> datetime:
+    """A time (ISO 8601, UTC unless it says otherwise) or a duration back from now (2h)."""
     from scoreline.errors import ParameterError
     from scoreline.store.tables import utcnow
     from scoreline.store.tokens import parse_lifetime
@@ -144,11 +145,11 @@ def _since(text: str) -> datetime:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         try:
-            return utcnow() - parse_lifetime(text, "--since")
+            return utcnow() - parse_lifetime(text, where)
         except ParameterError:
             raise ParameterError(
                 f"'{text}' is neither a time nor a duration",
-                where="--since",
+                where=where,
                 hint="e.g. 2026-12-01T08:00 or 2h, 30m, 7d",
             ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)

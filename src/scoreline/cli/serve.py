@@ -34,12 +34,22 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address of the API.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of the API.")] = 8741,
     api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API.")] = True,
+    replay_since: Annotated[
+        str | None,
+        typer.Option(
+            "--replay-since",
+            help="On a first serve, also notify about events since this time (ISO 8601) or "
+            "for this long (2h); by default notifications start now.",
+        ),
+    ] = None,
 ) -> None:
     """Run triggers, schedules, rules and notifications, and the API, until stopped
     (SIGTERM or Ctrl-C). Executions run in their own processes; restarting loses nothing."""
+    from scoreline.cli.listing import parse_since
     from scoreline.errors import ConfigError
 
     stop = threading.Event()
+    since = parse_since(replay_since, "--replay-since") if replay_since else None
 
     def _stop(signum: int, _frame: object) -> None:
         stop.set()
@@ -69,7 +79,7 @@ def serve(
         soft_wrap=True,
     )
     if not api:
-        c.serve(stop, interval)
+        c.serve(stop, interval, since)
         render.console.print("Stopped.")
         return
     import uvicorn
@@ -92,7 +102,7 @@ def serve(
         return
     app = create_app(c, host)
     render.console.print(_sign_in_line(c, host, port), highlight=False, soft_wrap=True)
-    loop = threading.Thread(target=c.serve, args=(stop, interval), name="scoreline-serve")
+    loop = threading.Thread(target=c.serve, args=(stop, interval, since), name="scoreline-serve")
     loop.start()
     try:
         Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()

@@ -168,6 +168,25 @@ class Notifier:
         self.customs = custom_messages(variables.get("custom_notification_config"))
         self.log_tail = log_tail
 
+    def begin(self, replay_since: datetime | None = None) -> int:
+        """Called when ``serve`` starts; returns the event seq deliveries continue after. A
+        notifier that has never run starts from now, so a first ``serve`` on a project with
+        history does not mail that history (``replay_since`` starts it at that time
+        instead). One that ran before catches up from where it stopped."""
+        cursor, _ = self.store.rules.load(CURSOR)
+        if cursor:
+            return cursor
+        newest = self.store.list_events(newest_first=True, limit=1)
+        if not newest:
+            return 0
+        start = newest[0].seq
+        if replay_since is not None:
+            first = self.store.list_events(since=replay_since, limit=1)
+            start = first[0].seq - 1 if first else start
+        if start and self.store.rules.advance(CURSOR, 0, start, {}, []):
+            return start
+        return self.store.rules.load(CURSOR)[0]
+
     def enqueue(self, now: datetime) -> int:
         """Turn events after the cursor into deliveries (one per target), once."""
         if not self.targets:
