@@ -89,7 +89,7 @@ def test_a_failing_target_is_retried_with_backoff_then_recorded(
         port = sock.getsockname()[1]
     settings = NotificationSettings(urls=[f"json://127.0.0.1:{port}/hook"], max_attempts=2)
     notifier = Notifier(store, settings, {}, lambda e, s: "")
-    _step_event(store, "Prep", "Succeeded")
+    _step_event(store, "Prep", "Failed")  # sent by default; "Other" is not
     store.append_event("Other", {})
     now = utcnow()
     assert notifier.enqueue(now) == 1
@@ -116,3 +116,60 @@ def test_notify_rules_add_the_events_they_match(tmp_path: Path, store_url: str) 
     assert notifier.enqueue(utcnow()) == 1
     (delivery,) = store.deliveries.list()
     assert delivery.subject == "Model Quality Violation: InferencePipeline"
+
+
+def test_by_default_people_hear_about_outcomes_failures_violations_and_approvals(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = MetadataStore(store_url)
+    customs = [{"step_name": "ModelRegisterStep", "step_status": "Succeeded",
+                "step_custom_message": "A new model version is waiting for approval."}]  # fmt: skip
+    variables = {"custom_notification_config": customs}
+    settings = NotificationSettings(urls=["json://127.0.0.1:9/hook"], ui_url="http://h/ui")
+    notifier = Notifier(store, settings, variables, lambda e, s: "")
+    for step, status in (
+        ("Prep", "Starting"),
+        ("Prep", "Executing"),
+        ("Prep", "Succeeded"),
+        ("Train", "Failed"),
+        ("ModelRegisterStep", "Succeeded"),
+    ):
+        _step_event(store, step, status)  # fmt: skip
+    store.models.create_version(
+        "g",
+        approval_status="PendingManualApproval",
+        flavor="xgboost",
+        artifact_uri="file:///m",
+        artifact_sha256="0" * 64,
+        actor="ann",
+        metrics={"regression_metrics": {"mse": {"value": 5.01853}}},
+    )
+    for status in ("Executing", "Succeeded"):
+        store.append_event(
+            "Pipeline Execution Status Change",
+            {"pipelineName": "P", "pipelineExecutionId": "e1",
+             "currentPipelineExecutionStatus": status},
+        )  # fmt: skip
+    store.append_event("Data Quality Violation", {"pipelineName": "P", "violations": 2})
+    store.append_event("Rule Decision", {"rule": "r", "decision": "suppressed"})
+    notifier.enqueue(utcnow())
+    subjects = [d.subject for d in store.deliveries.list(limit=100)][::-1]
+    assert subjects == [
+        "Pipeline Step: Train - Failed",
+        "Pipeline Step: ModelRegisterStep - Succeeded - Action Required",
+        "Model g/1 is waiting for approval",
+        "Pipeline: P - Succeeded",
+        "Data Quality Violation: P",
+    ]
+    approval = next(d for d in store.deliveries.list(limit=100) if d.subject.startswith("Model"))
+    assert "Metrics:   mse 5.019" in approval.body
+    assert "Approve:   scoreline models approve g 1 -m 'reviewed'" in approval.body
+    assert "In the UI: http://h/ui/models" in approval.body
+
+    every = MetadataStore(f"sqlite:///{tmp_path / 'every.db'}")
+    wide = NotificationSettings(
+        urls=["json://127.0.0.1:9/hook"], events=["Pipeline Execution Step Status Change"]
+    )
+    _step_event(every, "Prep", "Starting")
+    _step_event(every, "Prep", "Succeeded")
+    assert Notifier(every, wide, {}, lambda e, s: "").enqueue(utcnow()) == 2, "opt in to all"

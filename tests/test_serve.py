@@ -197,16 +197,26 @@ def test_uploaded_training_data_runs_the_pipeline_and_everyone_is_told(
         wait_for(lambda: _statuses(client, "TrainingPipeline"), 5, "TrainingPipeline to start")
         assert time.monotonic() - started < 5
         wait_for(lambda: _statuses(client, "TrainingPipeline") == ["Succeeded"], 120, "the run")
-        time.sleep(1)
+
+        def emails_tried() -> bool:
+            emails = [d for d in client.deliveries(limit=100) if d.target.startswith("email:")]
+            return len(emails) == 3 and all(d.attempts >= 1 for d in emails)
+
+        wait_for(emails_tried, 60, "a first, failed attempt of every email")
         assert smtp.box.messages == []
         smtp.start()
         events = client.events(limit=1000)
+        # By default: the outcome, the step custom_notification_config names (approval
+        # needed) and the version waiting for approval; not every Starting/Executing.
         expected = [
             e
             for e in events
-            if e.detail_type
-            in ("Pipeline Execution Step Status Change", "Pipeline Execution Status Change")
+            if e.detail.get("currentPipelineExecutionStatus") == "Succeeded"
+            or (e.detail.get("stepName"), e.detail.get("currentStepStatus"))
+            == ("ModelRegisterStep", "Succeeded")
+            or e.detail_type == "Model Package State Change"
         ]
+        assert len(expected) == 3, "at most 3 messages per recipient for one training run"
         recipients = 2  # envs/dev.yaml email_recipient
         wait_for(lambda: len(smtp.box.messages) >= len(expected) * recipients, 60, "the emails")
         wait_for(lambda: len(hook.bodies) >= len(expected), 30, "the webhooks")
@@ -217,7 +227,8 @@ def test_uploaded_training_data_runs_the_pipeline_and_everyone_is_told(
     assert len(hook.bodies) == len(expected)
     subjects = [subject for _, subject, _ in smtp.box.messages]
     assert "Pipeline: TrainingPipeline - Succeeded" in subjects
-    assert "Pipeline Step: TrainingPreProcessStep - Succeeded" in subjects
+    assert "Model poc-mpg/1 is waiting for approval" in subjects
+    assert not [s for s in subjects if "TrainingPreProcessStep" in s]
     register = [
         body
         for _, subject, body in smtp.box.messages
@@ -497,12 +508,12 @@ def test_two_serves_share_one_postgresql_database_across_a_kill(
         180,
         "every execution to end",
     )
-    events = [
+    events = [  # each execution's outcome (the default selection)
         e
         for e in client.events(limit=5000)
-        if e.detail_type
-        in ("Pipeline Execution Step Status Change", "Pipeline Execution Status Change")
+        if e.detail.get("currentPipelineExecutionStatus") == "Succeeded"
     ]
+    assert len(events) == 50
     # a delivery leased by the killed serve is sent again when its lease (60 s) ends
     wait_for(lambda: len(hook.bodies) >= len(events), 150, "every notification")
     time.sleep(2)

@@ -150,11 +150,10 @@ class NotificationSettings(BaseModel):
     smtp: str | None = Field(default=None, description="smtp://host:port (or smtps://)")
     sender: str = "scoreline@localhost"
     urls: list[str] = Field(default_factory=list)
-    events: list[str] = Field(
-        default_factory=lambda: [
-            "Pipeline Execution Step Status Change",
-            "Pipeline Execution Status Change",
-        ]
+    events: list[str] | None = Field(
+        default=None,
+        description="send every event of these detail-types; default: outcomes, failed "
+        "steps, custom_notification_config steps, violations and approvals awaited",
     )
     ui_url: str | None = Field(default=None, description="base URL for links in messages")
     max_attempts: int = Field(default=8, ge=1)

@@ -6,6 +6,12 @@ Messages keep the reference's subjects (``Pipeline Step: <step> - <status>``,
 ``step_custom_message``; ``step_msg`` accepted too, the key the reference's Lambda read)
 put their message first and add " - Action Required" to the subject. Deliveries go through
 the store's outbox with retries; a failed delivery never fails a pipeline.
+
+What is sent by default is what people act on: pipeline outcomes (Succeeded, Failed,
+Stopped), failed steps, the steps ``custom_notification_config`` names, quality violations
+and model versions waiting for approval, plus whatever a rule with ``notify: true``
+matches. ``notifications.events`` (a list of detail-types) sends every event of those types
+instead, as before.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from scoreline.errors import ConfigError
+from scoreline.errors import ConfigError, ScorelineError
 from scoreline.events.patterns import matches
 from scoreline.settings import NotificationSettings
 from scoreline.store import MetadataStore
@@ -27,6 +33,8 @@ from scoreline.store.records import DeliveryRecord, EventRecord
 from scoreline.types import DetailType
 
 CURSOR = "notifications"
+OUTCOMES = ("Succeeded", "Failed", "Stopped")
+AWAITING = "PendingManualApproval"
 SMTP_ENV = "SCORELINE_SMTP_URL"
 
 
@@ -109,6 +117,7 @@ def message(
     customs: list[CustomMessage],
     ui_url: str | None,
     log_tail: Callable[[str, str], str],
+    model_metrics: Callable[[str, int], str] | None = None,
 ) -> tuple[str, str]:
     """Subject and body for an event."""
     detail = event.detail
@@ -128,6 +137,31 @@ def message(
             f"Step:      {step} ({detail.get('stepType', '')})",
             f"Status:    {detail.get('previousStepStatus') or '-'} -> {status}",
         ]
+    elif event.detail_type == DetailType.MODEL_PACKAGE_STATE.value:
+        group, version = detail.get("ModelPackageGroupName"), detail.get("ModelPackageVersion")
+        status = detail.get("ModelApprovalStatus", "")
+        waiting = status == AWAITING
+        subject = (
+            f"Model {group}/{version} is waiting for approval"
+            if waiting
+            else f"Model {group}/{version}: {status}"
+        )
+        lines += [
+            f"Model:     {group}/{version}",
+            f"Status:    {detail.get('PreviousModelApprovalStatus') or '-'} -> {status}",
+            f"By:        {detail.get('UpdatedBy') or '-'}",
+        ]
+        metrics = model_metrics(str(group), int(version)) if model_metrics and version else ""
+        if metrics:
+            lines.append(f"Metrics:   {metrics}")
+        if waiting:
+            lines += [
+                "",
+                f"Approve:   scoreline models approve {group} {version} -m 'reviewed'",
+                f"Reject:    scoreline models reject {group} {version} -m 'why'",
+            ]
+            if ui_url:
+                lines.append(f"In the UI: {ui_url.rstrip('/')}/models")
     elif event.detail_type == DetailType.EXECUTION_STATUS.value:
         status = detail.get("currentPipelineExecutionStatus", "")
         subject = f"Pipeline: {pipeline} - {status}"
@@ -144,10 +178,39 @@ def message(
         tail = log_tail(str(execution), str(detail["stepName"]))
         if tail:
             lines += ["", "Log (last lines):", tail]
-    if ui_url and execution:
+    if ui_url and execution and event.detail_type != DetailType.MODEL_PACKAGE_STATE.value:
         lines += ["", f"{ui_url.rstrip('/')}/executions/{execution}"]
     lines += ["", "Event detail:", json.dumps(detail, indent=2, default=str)]
     return subject, "\n".join(lines)
+
+
+def worth_telling(event: EventRecord, customs: list[CustomMessage]) -> bool:
+    """Whether an event is one people act on (the default selection, see the module doc)."""
+    detail = event.detail
+    if event.detail_type == DetailType.EXECUTION_STATUS.value:
+        return detail.get("currentPipelineExecutionStatus") in OUTCOMES
+    if event.detail_type == DetailType.STEP_STATUS.value:
+        status = str(detail.get("currentStepStatus", ""))
+        step = str(detail.get("stepName", ""))
+        return status == "Failed" or any(c.matches(step, status) for c in customs)
+    if event.detail_type == DetailType.MODEL_PACKAGE_STATE.value:
+        return detail.get("ModelApprovalStatus") == AWAITING
+    return event.detail_type in (
+        DetailType.DATA_QUALITY_VIOLATION.value,
+        DetailType.MODEL_QUALITY_VIOLATION.value,
+    )
+
+
+def metrics_line(metrics: Mapping[str, Any]) -> str:
+    """``mse 5.0185, rmse 2.2402`` from Model Monitor-style ``*_metrics`` sections."""
+    shown = []
+    for section in metrics.values():
+        if isinstance(section, dict):
+            for name, metric in section.items():
+                value = metric.get("value") if isinstance(metric, dict) else None
+                if isinstance(value, int | float):
+                    shown.append(f"{name} {value:.4g}")
+    return ", ".join(shown)
 
 
 class Notifier:
@@ -167,6 +230,22 @@ class Notifier:
         self.targets = targets(settings, variables)
         self.customs = custom_messages(variables.get("custom_notification_config"))
         self.log_tail = log_tail
+
+    def wanted(self, event: EventRecord) -> bool:
+        """Whether ``event`` is sent: the configured detail-types (every event of them) or
+        the default selection, and whatever a notify rule matches."""
+        chosen = (
+            event.detail_type in self.settings.events
+            if self.settings.events is not None
+            else worth_telling(event, self.customs)
+        )
+        return chosen or any(matches(pattern, event.envelope()) for pattern in self.patterns)
+
+    def _model_metrics(self, group: str, version: int) -> str:
+        try:
+            return metrics_line(self.store.models.get(group, version).metrics)
+        except ScorelineError:
+            return ""
 
     def begin(self, replay_since: datetime | None = None) -> int:
         """Called when ``serve`` starts; returns the event seq deliveries continue after. A
@@ -197,11 +276,11 @@ class Notifier:
             return 0
         rows = []
         for event in events:
-            if event.detail_type not in self.settings.events and not any(
-                matches(pattern, event.envelope()) for pattern in self.patterns
-            ):
+            if not self.wanted(event):
                 continue
-            subject, body = message(event, self.customs, self.settings.ui_url, self.log_tail)
+            subject, body = message(
+                event, self.customs, self.settings.ui_url, self.log_tail, self._model_metrics
+            )
             for target in self.targets:
                 rows.append(
                     {
