@@ -491,3 +491,90 @@ def test_relative_file_parameters_are_the_current_folders_and_must_exist(
     default_missing = run()
     assert default_missing.returncode == 1, "the default data/x.csv does not exist either"
     assert len(project.client().executions()) == 2, "refused runs leave no execution"
+
+
+def _waiting_pipeline(project: ProjectDir) -> None:
+    script = project.script(
+        "wait.py",
+        """
+        import os, pathlib, time
+        go = pathlib.Path(os.environ["SCORELINE_PROJECT_DIR"], "go")
+        while not go.exists():
+            time.sleep(0.05)
+        """,
+    )
+    project.pipeline({"name": "W", "steps": [{"name": "Wait", "kind": "processing",
+                                              "script": script}]})  # fmt: skip
+
+
+def _until(check: Any, what: str, timeout: float = 60) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_run_wait_shows_live_progress_and_ctrl_c_stops_watching_not_the_run(
+    project: ProjectDir,
+) -> None:
+    import pty
+    import signal
+
+    _waiting_pipeline(project)
+    leader, follower = pty.openpty()
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "scoreline", "--project", str(project.root), "run", "W", "--wait"],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "120"},
+    )  # fmt: skip
+    os.close(follower)
+    screen = b""
+
+    def shown() -> bool:
+        nonlocal screen
+        screen += os.read(leader, 65536)
+        return b"Wait" in screen and b"Executing" in screen
+
+    _until(shown, "the live table")
+    assert b"Execution " in screen
+    watcher.send_signal(signal.SIGINT)
+    _, err = watcher.communicate(timeout=30)
+    os.close(leader)
+    assert watcher.returncode == 130
+    (execution,) = project.client().executions()
+    assert err.decode().strip() == (
+        f"Stopped watching; execution {execution.id} goes on. Follow it: scoreline executions "
+        f"show {execution.id} --follow; stop it: scoreline executions stop {execution.id}"
+    )
+    assert "Traceback" not in err.decode()
+    (project.root / "go").touch()
+    client = project.client()
+    _until(lambda: client.execution(execution.id).status == "Succeeded", "the run to finish")
+
+
+def test_run_wait_prints_step_changes_when_piped_and_can_stop_on_interrupt(
+    project: ProjectDir,
+) -> None:
+    import signal
+
+    _waiting_pipeline(project)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "scoreline", "--project", str(project.root), "run", "W",
+         "--wait", "--stop-on-interrupt"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert watcher.stdout is not None
+    first = watcher.stdout.readline()  # one line per change when not a terminal
+    assert first.rstrip().endswith("Wait: Executing"), first
+    watcher.send_signal(signal.SIGINT)
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 1
+    (execution,) = project.client().executions()
+    assert execution.status == "Stopped"
+    assert err.startswith(f"Stopping execution {execution.id}...")
+    assert f"Execution {execution.id} of W v1: Stopped" in out

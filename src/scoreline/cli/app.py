@@ -89,7 +89,12 @@ def run(
         list[str] | None,
         typer.Option("--param", "-p", help="Override a parameter: -p Name=Value (repeatable)."),
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Run here until it ends.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Watch it until it ends (Ctrl-C stops watching).")
+    ] = False,
+    stop_on_interrupt: Annotated[
+        bool, typer.Option("--stop-on-interrupt", help="With --wait: Ctrl-C stops the execution.")
+    ] = False,
     token: Annotated[
         str | None,
         typer.Option(
@@ -99,14 +104,18 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the execution as JSON.")] = False,
 ) -> None:
-    """Start an execution of PIPELINE (detached unless --wait)."""
+    """Start an execution of PIPELINE in its own process; --wait watches it to the end."""
     from scoreline.remote import RemoteClient
 
     c = client()
     parameters = _parse_params(param or [])
     if not isinstance(c, RemoteClient):  # through the API, paths are the server's project's
         parameters = _from_here(c, pipeline, parameters)
-    execution = c.start(pipeline, parameters, wait=wait, client_request_token=token)
+    execution = c.start(pipeline, parameters, client_request_token=token)
+    if wait:
+        from scoreline.cli.follow import follow
+
+        execution = follow(c, execution.id, stop_on_interrupt=stop_on_interrupt, quiet=as_json)
     steps = c.steps(execution.id) if wait else []
     if as_json:
         render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})

@@ -8,6 +8,7 @@ import typer
 
 from scoreline.cli import render
 from scoreline.cli.state import client
+from scoreline.types import ExecutionStatus
 
 app = typer.Typer(help="Inspect and control pipeline executions.", no_args_is_help=True)
 
@@ -47,11 +48,21 @@ def list_executions(
 
 
 @app.command("show")
-def show(execution_id: str, as_json: JsonFlag = False) -> None:
+def show(
+    execution_id: str,
+    as_json: JsonFlag = False,
+    follow_it: Annotated[
+        bool, typer.Option("--follow", "-f", help="Watch it until it ends (Ctrl-C stops watching).")
+    ] = False,
+) -> None:
     """Show an execution, its parameters and its steps."""
     c = client()
     c.recover()
     execution = c.execution(execution_id)
+    if follow_it:
+        from scoreline.cli.follow import follow
+
+        execution = follow(c, execution_id, quiet=as_json)
     steps = c.steps(execution_id)
     if as_json:
         render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})
@@ -79,14 +90,23 @@ def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
                 render.status(s.status),
                 s.attempt,
                 render.duration(s.started_at, s.ended_at),
-                _details(s),
+                details(s),
             )
             for s in steps
         ],
     )
+    produced = [
+        (f"{s.step_name}/{name}", str(output.get("uri", "")))
+        for s in steps
+        if s.status == "Succeeded"
+        for name, output in sorted(s.outputs.items())
+        if isinstance(output, dict)
+    ]
+    if produced and ExecutionStatus(execution.status).is_final:
+        render.table("Outputs", ["Step/output", "Where"], produced)
 
 
-def _details(step) -> str:  # type: ignore[no-untyped-def]
+def details(step) -> str:  # type: ignore[no-untyped-def]
     if step.cache_hit_source is not None:
         return f"cache hit (from step execution {step.cache_hit_source})"
     if step.failure_reason:
@@ -136,12 +156,20 @@ def logs(
 @app.command("retry")
 def retry(
     execution_id: str,
-    wait: Annotated[bool, typer.Option("--wait", help="Run here until it ends.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Watch it until it ends (Ctrl-C stops watching).")
+    ] = False,
+    stop_on_interrupt: Annotated[
+        bool, typer.Option("--stop-on-interrupt", help="With --wait: Ctrl-C stops the execution.")
+    ] = False,
 ) -> None:
     """Run the failed, stopped and not-run steps of an ended execution again."""
     c = client()
-    execution = c.retry(execution_id, wait=wait)
+    execution = c.retry(execution_id)
     if wait:
+        from scoreline.cli.follow import follow
+
+        execution = follow(c, execution.id, stop_on_interrupt=stop_on_interrupt)
         print_execution(execution, c.steps(execution.id))
         if execution.status != "Succeeded":
             raise typer.Exit(1)
