@@ -377,10 +377,12 @@ def test_killed_orchestrator_is_detected_on_next_start(project: ProjectDir) -> N
             ).partition(":")[2]
         )
     )
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # `run --wait` only watches: the orchestrator is its own process, and that is killed.
+    owner = project.client().executions()[0].owner or ""
+    os.kill(int(owner.split(":")[1]), signal.SIGKILL)
     listed = project.cli_json("executions", "list")
     assert listed[0]["status"] == "Failed"
+    assert proc.wait(timeout=60) == 1, "the watcher sees the run end, and says it failed"
     assert listed[0]["failure_reason"].startswith("orchestrator lost")
     execution_id = listed[0]["id"]
     assert statuses(project, execution_id) == {"Slow": "Failed"}
