@@ -13,6 +13,7 @@ headers. See docs/security.md for the threat model.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -39,9 +40,9 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 SESSION_COOKIE = "scoreline_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-PUBLIC_PATHS = ("/api/v1/health", "/openapi.json", "/docs", "/redoc", "/")
-PUBLIC_PREFIXES = ("/ui/static/", "/ui/vendor/", "/ui/login", "/docs/")
-"""Reachable without a caller; the login routes check their own secrets."""
+OPEN_API_PATHS = ("/api/v1/health",)
+"""API routes that need no caller. UI pages check for a session themselves (they redirect to
+the login page), and the login routes check their own secrets."""
 PERMISSIONS = {
     "read": {"viewer", "operator", "approver", "admin"},
     "run": {"operator", "admin"},
@@ -119,12 +120,10 @@ class Guard:
         client: Client,
         settings: ServerSettings,
         bind_host: str = "127.0.0.1",
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.client = client
         self.settings = settings
-        self.clock = clock
         names = {*LOOPBACK_NAMES, *(h.lower() for h in settings.allowed_hosts)}
         if bind_host not in ("0.0.0.0", "::", ""):  # noqa: S104 - a comparison, not a bind
             names.add(bind_host.lower())
@@ -134,7 +133,7 @@ class Guard:
         self._lock = threading.Lock()
         self._recent: dict[str, deque[float]] = {}
         self._refused = Refusals()
-        self._last_summary = clock()
+        self._last_summary = time.monotonic()
 
     # --- state ---------------------------------------------------------------------------
 
@@ -178,8 +177,7 @@ class Guard:
             return
         caller = await anyio.to_thread.run_sync(self.identify, headers, scope["method"])
         scope.setdefault("state", {})["caller"] = caller
-        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
-        if caller is None and not public and path.startswith("/api/"):
+        if caller is None and path.startswith("/api/") and path not in OPEN_API_PATHS:
             if self.over_limit(address):
                 await self._refuse(
                     send_with_headers,
@@ -283,7 +281,7 @@ class Guard:
     def over_limit(self, address: str, record: bool = True) -> bool:
         """Whether ``address`` has been refused more than the limit in the last minute,
         counting this attempt when ``record``."""
-        now = self.clock()
+        now = time.monotonic()
         with self._lock:
             recent = self._recent.pop(address, deque())
             while recent and now - recent[0] > 60:
@@ -304,8 +302,6 @@ class Guard:
         address: str,
         extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        import json
-
         body = json.dumps({"error": {"code": code, "message": message, "status": status}}).encode()
         await send(
             {
@@ -326,7 +322,7 @@ class Guard:
         """Count a refused request; write the summary when one is due."""
         with self._lock:
             self._refused.add(status, address)
-            due = self.clock() - self._last_summary >= SUMMARY_EVERY
+            due = time.monotonic() - self._last_summary >= SUMMARY_EVERY
         if due:
             self.flush()
 
@@ -334,7 +330,7 @@ class Guard:
         """Write the refusals counted so far as one "API Requests Refused" event."""
         with self._lock:
             refused, self._refused = self._refused, Refusals()
-            self._last_summary = self.clock()
+            self._last_summary = time.monotonic()
         if refused.count:
             self.client.store.append_event(
                 "API Requests Refused",
