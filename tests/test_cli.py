@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, ProjectDir
+from tests.test_serve import wait_for
 
 WRITE_OUT = 'print("hello from", __import__("os").environ["SCORELINE_STEP"])\n'
 
@@ -507,18 +508,6 @@ def _waiting_pipeline(project: ProjectDir) -> None:
                                               "script": script}]})  # fmt: skip
 
 
-def _until(check: Any, what: str, timeout: float = 60) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_run_wait_shows_live_progress_and_ctrl_c_stops_watching_not_the_run(
     project: ProjectDir,
 ) -> None:
@@ -540,7 +529,7 @@ def test_run_wait_shows_live_progress_and_ctrl_c_stops_watching_not_the_run(
         screen += os.read(leader, 65536)
         return b"Wait" in screen and b"Executing" in screen
 
-    _until(shown, "the live table")
+    wait_for(shown, 60, "the live table")
     assert b"Execution " in screen
     watcher.send_signal(signal.SIGINT)
     _, err = watcher.communicate(timeout=30)
@@ -554,7 +543,7 @@ def test_run_wait_shows_live_progress_and_ctrl_c_stops_watching_not_the_run(
     assert "Traceback" not in err.decode()
     (project.root / "go").touch()
     client = project.client()
-    _until(lambda: client.execution(execution.id).status == "Succeeded", "the run to finish")
+    wait_for(lambda: client.execution(execution.id).status == "Succeeded", 60, "the run")
 
 
 def test_run_wait_prints_step_changes_when_piped_and_can_stop_on_interrupt(

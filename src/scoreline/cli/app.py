@@ -18,6 +18,7 @@ from scoreline.cli import render
 from scoreline.cli.deploy import apply, config_app, destroy, plan, use_env
 from scoreline.cli.executions import app as executions_app
 from scoreline.cli.executions import print_execution
+from scoreline.cli.follow import StopOnInterruptFlag, WaitFlag, follow
 from scoreline.cli.listing import events_app, pipelines_app
 from scoreline.cli.models import app as models_app
 from scoreline.cli.monitoring import app as monitoring_app
@@ -89,12 +90,8 @@ def run(
         list[str] | None,
         typer.Option("--param", "-p", help="Override a parameter: -p Name=Value (repeatable)."),
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Watch it until it ends (Ctrl-C stops watching).")
-    ] = False,
-    stop_on_interrupt: Annotated[
-        bool, typer.Option("--stop-on-interrupt", help="With --wait: Ctrl-C stops the execution.")
-    ] = False,
+    wait: WaitFlag = False,
+    stop_on_interrupt: StopOnInterruptFlag = False,
     token: Annotated[
         str | None,
         typer.Option(
@@ -113,8 +110,6 @@ def run(
         parameters = _from_here(c, pipeline, parameters)
     execution = c.start(pipeline, parameters, client_request_token=token)
     if wait:
-        from scoreline.cli.follow import follow
-
         execution = follow(c, execution.id, stop_on_interrupt=stop_on_interrupt, quiet=as_json)
     steps = c.steps(execution.id) if wait else []
     if as_json:

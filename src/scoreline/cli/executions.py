@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from scoreline.cli import render
+from scoreline.cli.follow import StopOnInterruptFlag, WaitFlag, follow
 from scoreline.cli.state import client
 from scoreline.types import ExecutionStatus
 
@@ -60,8 +61,6 @@ def show(
     c.recover()
     execution = c.execution(execution_id)
     if follow_it:
-        from scoreline.cli.follow import follow
-
         execution = follow(c, execution_id, quiet=as_json)
     steps = c.steps(execution_id)
     if as_json:
@@ -156,19 +155,13 @@ def logs(
 @app.command("retry")
 def retry(
     execution_id: str,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Watch it until it ends (Ctrl-C stops watching).")
-    ] = False,
-    stop_on_interrupt: Annotated[
-        bool, typer.Option("--stop-on-interrupt", help="With --wait: Ctrl-C stops the execution.")
-    ] = False,
+    wait: WaitFlag = False,
+    stop_on_interrupt: StopOnInterruptFlag = False,
 ) -> None:
     """Run the failed, stopped and not-run steps of an ended execution again."""
     c = client()
     execution = c.retry(execution_id)
     if wait:
-        from scoreline.cli.follow import follow
-
         execution = follow(c, execution.id, stop_on_interrupt=stop_on_interrupt)
         print_execution(execution, c.steps(execution.id))
         if execution.status != "Succeeded":

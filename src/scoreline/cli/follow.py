@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from scoreline.store.records import ExecutionRecord, StepRecord
 
 POLL_SECONDS = 0.5
+WaitFlag = Annotated[
+    bool, typer.Option("--wait", help="Watch it until it ends (Ctrl-C stops watching).")
+]
+StopOnInterruptFlag = Annotated[
+    bool, typer.Option("--stop-on-interrupt", help="With --wait: Ctrl-C stops the execution.")
+]
 
 
 def follow(
