@@ -229,16 +229,24 @@ def test_a_large_anonymous_body_is_refused_unread_and_refusals_are_summarised(
                 f"POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode()
             )
-            chunk = b"x" * (1024 * 1024)
-            sock.sendall(chunk)
+            sent = [0]
+
+            def send_body() -> None:
+                chunk = b"x" * (1024 * 1024)
+                try:
+                    while sent[0] < size:
+                        sock.sendall(chunk)
+                        sent[0] += len(chunk)
+                except OSError:
+                    pass  # the server answered and closed the connection: it reads no body
+
+            # The answer comes while the body is still being sent, so read it concurrently:
+            # once the server closes, a later send may reset the connection.
+            sender = threading.Thread(target=send_body, daemon=True)
+            sender.start()
             answer = sock.recv(65536).decode("latin-1")
-            sent = len(chunk)
-            try:
-                while sent < size:
-                    sock.sendall(chunk)
-                    sent += len(chunk)
-            except OSError:
-                pass  # the server closed the connection: it does not read the body
+            sender.join(timeout=60)
+        assert sent[0] < size, "the server read the whole body"
         assert answer.startswith("HTTP/1.1 413"), answer
         grown_mib = (server.peak_rss_kib() - before) / 1024
         assert grown_mib < 50, f"peak memory grew by {grown_mib:.1f} MiB"
