@@ -268,6 +268,15 @@ def test_the_command_line_talks_to_the_server_when_scoreline_url_is_set(
     denied = remote(tokens["viewer"], "models", "reject", "poc-mpg", "1")
     assert denied.returncode == 1
     assert "role 'viewer' may not approve" in denied.stderr
+    aliased = remote(tokens["approver"], "models", "alias", "poc-mpg", "1", "champion")
+    assert aliased.returncode == 0, aliased.stderr
+    assert "poc-mpg@champion -> version 1" in aliased.stdout
+    shown = json.loads(remote(tokens["viewer"], "models", "show", "poc-mpg", "1", "--json").stdout)
+    assert shown["aliases"] == ["champion"]
+    kept = remote(tokens["approver"], "models", "reject", "poc-mpg", "1")
+    assert kept.returncode == 1
+    assert "has the alias(es) champion" in kept.stderr
+    assert "--move-aliases-to VERSION or --drop-aliases" in kept.stderr
     events = remote(
         tokens["viewer"], "events", "list", "--type", "API Write", "--limit", "1000", "--json"
     )

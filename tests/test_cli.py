@@ -207,7 +207,7 @@ def test_make_demo_runs_twice(tmp_path: Path) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     env = {**os.environ, "DEMO_DIR": str(tmp_path / "demo")}
-    for run in (1, 2):
+    for _ in range(2):
         result = subprocess.run(
             ["make", "--no-print-directory", "demo"],
             cwd=REPO,
@@ -218,10 +218,12 @@ def test_make_demo_runs_twice(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Summary" in result.stdout
-        # A second run trains and approves a new version, which inference then picks up.
-        assert f"Model version           │ poc-mpg/{run} (Approved)" in result.stdout
-        assert f"model poc-mpg/{run} (Approved, latest Approved)" in result.stdout
+        # A second run trains the same model: it finds version 1, already approved.
+        assert "Model version           │ poc-mpg/1 (Approved)" in result.stdout
+        assert "model poc-mpg/1 (Approved, latest Approved)" in result.stdout
         assert "Rows scored             │ 4177 of 4177" in result.stdout
+    assert "same model and preprocessing content" in result.stdout
+    assert "Version 1 is Approved already." in result.stdout
 
 
 def _leaves(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:

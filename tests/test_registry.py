@@ -13,13 +13,20 @@ def store(store_url: str) -> MetadataStore:
     return MetadataStore(store_url)
 
 
-def _register(store: MetadataStore, status: str = "PendingManualApproval") -> int:
-    record = store.models.create_version(
+def _register(
+    store: MetadataStore,
+    status: str = "PendingManualApproval",
+    content: str | None = None,
+    force_new: bool = False,
+) -> int:
+    record, _ = store.models.create_version(
         "poc-mpg",
         approval_status=status,
         flavor="xgboost",
         artifact_uri=f"/artifacts/{len(store.models.list())}",
         artifact_sha256="0" * 64,
+        content_sha256=content,
+        force_new=force_new,
         actor="alice",
     )
     return record.version
@@ -83,3 +90,35 @@ def test_resolve_latest_approved_pinned_or_alias(store: MetadataStore) -> None:
     assert record.approval_status == "Approved", "aliases do not change approval"
     store.models.set_alias("poc-mpg", "champion", two, "bob")
     assert store.models.get("poc-mpg", one).aliases == []
+
+
+def test_the_same_content_registered_again_is_the_existing_version(store: MetadataStore) -> None:
+    first = _register(store, content="a" * 64)
+    assert _register(store, content="a" * 64) == first
+    assert _register(store, content="b" * 64) == first + 1
+    assert _register(store, content="a" * 64, force_new=True) == first + 2
+    assert len(store.models.list("poc-mpg")) == 3
+    registered = store.list_events(detail_type="Model Package State Change")
+    assert len(registered) == 3, "returning the existing version emits nothing"
+
+
+def test_an_alias_never_points_at_a_rejected_version(store: MetadataStore) -> None:
+    one, two = _register(store, "Approved"), _register(store, "Approved")
+    store.models.set_status("poc-mpg", two, "Rejected", "bob")
+    with pytest.raises(StateError, match="poc-mpg/2 is Rejected; alias 'champion' cannot"):
+        store.models.set_alias("poc-mpg", "champion", two, "bob")
+
+    store.models.set_alias("poc-mpg", "champion", one, "bob")
+    with pytest.raises(StateError, match=r"has the alias\(es\) champion"):
+        store.models.set_status("poc-mpg", one, "Rejected", "bob")
+    assert store.models.get("poc-mpg", one).approval_status == "Approved", "nothing changed"
+    with pytest.raises(StateError, match="is Rejected; alias"):
+        store.models.set_status("poc-mpg", one, "Rejected", "bob", move_aliases_to=two)
+    assert store.models.get("poc-mpg", one).aliases == ["champion"], "nothing half-applied"
+
+    three = _register(store)
+    store.models.set_status("poc-mpg", one, "Rejected", "bob", move_aliases_to=three)
+    assert store.models.resolve("poc-mpg", "champion")[0].version == three
+    store.models.set_status("poc-mpg", three, "Rejected", "bob", drop_aliases=True)
+    with pytest.raises(NotFoundError, match="has no alias 'champion'"):
+        store.models.resolve("poc-mpg", "champion")

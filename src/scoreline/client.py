@@ -124,16 +124,34 @@ class Client:
         return self.store.models.get(group, version)
 
     def set_model_status(
-        self, group: str, version: int, status: str, comment: str = "", actor: str | None = None
+        self,
+        group: str,
+        version: int,
+        status: str,
+        comment: str = "",
+        actor: str | None = None,
+        *,
+        move_aliases_to: int | None = None,
+        drop_aliases: bool = False,
     ) -> ModelVersionRecord:
         """Approve or reject a version as ``actor`` (default: the current user); audited and
-        emitted as an event."""
+        emitted as an event. Rejecting a version with aliases needs ``move_aliases_to`` or
+        ``drop_aliases``."""
         return self.store.models.set_status(
-            group, version, status, actor or current_user(), comment
+            group,
+            version,
+            status,
+            actor or current_user(),
+            comment,
+            move_aliases_to=move_aliases_to,
+            drop_aliases=drop_aliases,
         )
 
-    def set_model_alias(self, group: str, version: int, alias: str) -> ModelVersionRecord:
-        return self.store.models.set_alias(group, alias, version, current_user())
+    def set_model_alias(
+        self, group: str, version: int, alias: str, actor: str | None = None
+    ) -> ModelVersionRecord:
+        """Point ``alias`` at a version that is not Rejected."""
+        return self.store.models.set_alias(group, alias, version, actor or current_user())
 
     # --- pipelines -----------------------------------------------------------------------
 

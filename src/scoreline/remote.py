@@ -135,10 +135,29 @@ class RemoteClient:
         return ModelVersionRecord.from_dict(self._call("GET", f"/models/{group}/{version}"))  # type: ignore[no-any-return]
 
     def set_model_status(
-        self, group: str, version: int, status: str, comment: str = "", actor: str | None = None
+        self,
+        group: str,
+        version: int,
+        status: str,
+        comment: str = "",
+        actor: str | None = None,
+        *,
+        move_aliases_to: int | None = None,
+        drop_aliases: bool = False,
     ) -> ModelVersionRecord:
         action = "approve" if status == "Approved" else "reject"
-        data = self._call("POST", f"/models/{group}/{version}/{action}", json={"comment": comment})
+        body = {
+            "comment": comment,
+            "move_aliases_to": move_aliases_to,
+            "drop_aliases": drop_aliases,
+        }
+        data = self._call("POST", f"/models/{group}/{version}/{action}", json=body)
+        return ModelVersionRecord.from_dict(data)  # type: ignore[no-any-return]
+
+    def set_model_alias(
+        self, group: str, version: int, alias: str, actor: str | None = None
+    ) -> ModelVersionRecord:
+        data = self._call("PUT", f"/models/{group}/aliases/{alias}", json={"version": version})
         return ModelVersionRecord.from_dict(data)  # type: ignore[no-any-return]
 
     def events(

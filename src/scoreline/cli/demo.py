@@ -33,13 +33,22 @@ def run_demo(directory: Path | None) -> None:
     group, version = registered["ModelPackageGroupName"], registered["ModelPackageVersion"]
 
     render.console.rule("2. Approval")
-    render.console.print(
-        f"A person reviews the new version's metrics and approves it:\n"
-        f"  scoreline models show {group} {version}\n"
-        f"  scoreline models approve {group} {version} -m 'test MSE within bounds'\n"
-        "The demo approves it for you now."
-    )
-    client.set_model_status(group, version, "Approved", "approved by scoreline demo")
+    status = client.model(group, version).approval_status
+    if registered.get("reusedExistingVersion"):
+        render.console.print(
+            f"This run trained the same model as version {version} (same model and "
+            "preprocessing content), so no new version was registered."
+        )
+    if status == "PendingManualApproval":
+        render.console.print(
+            f"A person reviews the new version's metrics and approves it:\n"
+            f"  scoreline models show {group} {version}\n"
+            f"  scoreline models approve {group} {version} -m 'test MSE within bounds'\n"
+            "The demo approves it for you now."
+        )
+        client.set_model_status(group, version, "Approved", "approved by scoreline demo")
+    else:
+        render.console.print(f"Version {version} is {status} already.")
 
     render.console.rule("3. InferencePipeline: latest Approved model, data and model quality")
     inference = client.start(

@@ -97,8 +97,10 @@ def show(group: str, version: int, as_json: JsonFlag = False) -> None:
     )
 
 
-def _set_status(group: str, version: int, status: str, comment: str, as_json: bool) -> None:
-    record = client().set_model_status(group, version, status, comment)
+def _set_status(
+    group: str, version: int, status: str, comment: str, as_json: bool, **aliases: Any
+) -> None:
+    record = client().set_model_status(group, version, status, comment, **aliases)
     if as_json:
         render.print_json(record.to_dict())
         return
@@ -114,14 +116,36 @@ def approve(group: str, version: int, comment: Comment = "", as_json: JsonFlag =
 
 
 @app.command("reject")
-def reject(group: str, version: int, comment: Comment = "", as_json: JsonFlag = False) -> None:
-    """Reject a version (also an Approved one, which then stops being used)."""
-    _set_status(group, version, "Rejected", comment, as_json)
+def reject(
+    group: str,
+    version: int,
+    comment: Comment = "",
+    move_aliases_to: Annotated[
+        int | None,
+        typer.Option("--move-aliases-to", help="Move this version's aliases to VERSION.", min=1),
+    ] = None,
+    drop_aliases: Annotated[
+        bool, typer.Option("--drop-aliases", help="Remove this version's aliases.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject a version (also an Approved one, which then stops being used). A version with
+    aliases needs --move-aliases-to or --drop-aliases."""
+    _set_status(
+        group,
+        version,
+        "Rejected",
+        comment,
+        as_json,
+        move_aliases_to=move_aliases_to,
+        drop_aliases=drop_aliases,
+    )
 
 
 @app.command("alias")
 def alias(group: str, version: int, name: str, as_json: JsonFlag = False) -> None:
-    """Point alias NAME (e.g. champion) at a version; approval is unchanged."""
+    """Point alias NAME (e.g. champion) at a version that is not Rejected; approval is
+    unchanged."""
     record = client().set_model_alias(group, version, name)
     if as_json:
         render.print_json(record.to_dict())

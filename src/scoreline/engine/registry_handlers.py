@@ -3,6 +3,7 @@ only writer of records, so registering and resolving are recorded with the execu
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -56,12 +57,15 @@ class RegisterModelHandler:
         baseline_uri = _optional_uri(step.baseline, "baseline", ctx, step)
         user = evaluate(step.user_id, ctx) if step.user_id is not None else None
         actor = str(user or ctx.execution.started_by)
-        record = ctx.store.models.create_version(
+        model_sha256 = _model_sha256(ctx, model_uri, step.flavor)
+        record, reused = ctx.store.models.create_version(
             group,
             approval_status=str(evaluate(step.approval_status, ctx)),
             flavor=step.flavor,
             artifact_uri=model_uri,
-            artifact_sha256=_model_sha256(ctx, model_uri, step.flavor),
+            artifact_sha256=model_sha256,
+            content_sha256=_content_sha256(ctx, model_sha256, preprocessing_uri),
+            force_new=_flag(step.force_new_version, ctx, step),
             actor=actor,
             preprocessing_uri=preprocessing_uri,
             input_schema=_input_schema(ctx, preprocessing_uri),
@@ -71,7 +75,27 @@ class RegisterModelHandler:
             lineage=_lineage(ctx, actor),
             description=str(evaluate(step.model_description, ctx)),
         )
-        return _registered(record, reused=False)
+        return _registered(record, reused=reused)
+
+
+def _content_sha256(ctx: ExecutionContext, model_sha256: str, preprocessing: str | None) -> str:
+    """One key for what scoring depends on: the model file and the fitted preprocessing."""
+    digest = hashlib.sha256(f"model:{model_sha256}".encode())
+    if preprocessing is not None:
+        digest.update(f"\npreprocessing:{ctx.artifacts.fingerprint(preprocessing)}".encode())
+    return digest.hexdigest()
+
+
+def _flag(value: Any, ctx: ExecutionContext, step: StepBase) -> bool:
+    resolved = evaluate(value, ctx)
+    if isinstance(resolved, bool):
+        return resolved
+    if str(resolved).strip().lower() in ("true", "false"):
+        return str(resolved).strip().lower() == "true"
+    raise StepError(
+        f"'force_new_version' resolved to {resolved!r}, not true or false",
+        where=f"step '{step.name}'",
+    )
 
 
 def _require_own_training(step: RegisterModelStep, ctx: ExecutionContext) -> None:

@@ -235,6 +235,11 @@ class RegisterModelStep(StepBase):
     approval_status: Value = "PendingManualApproval"
     model_description: Value = ""
     user_id: Value | None = None
+    force_new_version: Value = Field(
+        default=False,
+        description="register a new version even when one with the same model and "
+        "preprocessing content exists (by default that version is returned)",
+    )
 
 
 class ResolveModelStep(StepBase):

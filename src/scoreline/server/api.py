@@ -77,6 +77,14 @@ class StartRequest(BaseModel):
 
 class Decision(BaseModel):
     comment: str = Field(default="", max_length=2000)
+    move_aliases_to: int | None = Field(
+        default=None, ge=1, description="on reject: move the version's aliases to this version"
+    )
+    drop_aliases: bool = Field(default=False, description="on reject: remove its aliases")
+
+
+class AliasTarget(BaseModel):
+    version: int = Field(ge=1)
 
 
 class TokenRequest(BaseModel):
@@ -277,7 +285,13 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
         group: str, version: int, status: str, body: Decision, who: Actor
     ) -> dict[str, Any]:
         return client.set_model_status(
-            group, version, status, body.comment, actor=who.name
+            group,
+            version,
+            status,
+            body.comment,
+            actor=who.name,
+            move_aliases_to=body.move_aliases_to,
+            drop_aliases=body.drop_aliases,
         ).to_dict()
 
     decision_responses = {
@@ -297,6 +311,19 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
     )
     def reject(group: str, version: Version, body: Decision, who: Approver) -> dict[str, Any]:
         return _decide(group, version, "Rejected", body, who)
+
+    @app.put(
+        "/api/v1/models/{group}/aliases/{alias}",
+        tags=["models"],
+        responses={
+            **ERROR_RESPONSES,
+            404: {"description": "No such version"},
+            409: {"description": "The version is Rejected"},
+        },
+    )
+    def set_alias(group: str, alias: str, body: AliasTarget, who: Approver) -> dict[str, Any]:
+        """Point an alias (inference can select a version by it) at a version."""
+        return client.set_model_alias(group, body.version, alias, actor=who.name).to_dict()
 
     @app.get(
         "/api/v1/monitoring/executions/{execution_id}",

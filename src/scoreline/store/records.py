@@ -144,6 +144,7 @@ class ModelVersionRecord(_Record):
     flavor: str
     artifact_uri: str
     artifact_sha256: str
+    content_sha256: str | None
     preprocessing_uri: str | None
     input_schema: dict[str, Any]
     metrics: dict[str, Any]

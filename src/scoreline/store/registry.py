@@ -60,6 +60,8 @@ class ModelRegistryStore:
         artifact_uri: str,
         artifact_sha256: str,
         actor: str,
+        content_sha256: str | None = None,
+        force_new: bool = False,
         preprocessing_uri: str | None = None,
         input_schema: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
@@ -67,8 +69,10 @@ class ModelRegistryStore:
         baseline: dict[str, Any] | None = None,
         lineage: dict[str, Any] | None = None,
         description: str = "",
-    ) -> ModelVersionRecord:
-        """Register a new version in ``group`` (created on first use)."""
+    ) -> tuple[ModelVersionRecord, bool]:
+        """Register a new version in ``group`` (created on first use), and say whether an
+        existing one was returned instead: a version with the same ``content_sha256`` (model
+        and preprocessing) is the same model, unless ``force_new``."""
         if not GROUP_NAME_PATTERN.match(group) or len(group) > 63:
             raise ParameterError(
                 f"'{group}' is not a valid model package group name",
@@ -77,6 +81,15 @@ class ModelRegistryStore:
         status = parse_approval_status(approval_status)
         now = utcnow()
         with self._store._tx() as conn:
+            if content_sha256 and not force_new:
+                same = conn.execute(
+                    sa.select(sa.func.min(t.model_versions.c.version)).where(
+                        (t.model_versions.c.group_name == group)
+                        & (t.model_versions.c.content_sha256 == content_sha256)
+                    )
+                ).scalar()
+                if same is not None:
+                    return self._get(conn, group, int(same)), True
             latest = conn.execute(
                 sa.select(t.model_package_groups.c.latest_version).where(
                     t.model_package_groups.c.name == group
@@ -104,6 +117,7 @@ class ModelRegistryStore:
                     flavor=flavor,
                     artifact_uri=artifact_uri,
                     artifact_sha256=artifact_sha256,
+                    content_sha256=content_sha256,
                     preprocessing_uri=preprocessing_uri,
                     input_schema=input_schema or {},
                     metrics=metrics or {},
@@ -117,22 +131,36 @@ class ModelRegistryStore:
                 )
             )
             self._audit(conn, group, version, None, status.value, actor, "registered", now)
-            return self._get(conn, group, version)
+            return self._get(conn, group, version), False
 
     def set_status(
-        self, group: str, version: int, status: str, actor: str, comment: str = ""
+        self,
+        group: str,
+        version: int,
+        status: str,
+        actor: str,
+        comment: str = "",
+        *,
+        move_aliases_to: int | None = None,
+        drop_aliases: bool = False,
     ) -> ModelVersionRecord:
-        """Approve or reject a version; the change is audited and emitted as an event."""
+        """Approve or reject a version; the change is audited and emitted as an event.
+
+        A version with aliases is rejected only when the caller says what becomes of them:
+        ``move_aliases_to`` another version that is not Rejected, or ``drop_aliases``."""
         target = parse_approval_status(status)
         now = utcnow()
         with self._store._tx() as conn:
-            current = ApprovalStatus(self._get(conn, group, version).approval_status)
+            record = self._get(conn, group, version)
+            current = ApprovalStatus(record.approval_status)
             if target not in _TRANSITIONS[current]:
                 raise StateError(
                     f"model {group}/{version} is {current.value}; it cannot become {target.value}",
                     hint="allowed: PendingManualApproval → Approved | Rejected, "
                     "Approved → Rejected; register a new version otherwise",
                 )
+            if target is ApprovalStatus.REJECTED and record.aliases:
+                self._release_aliases(conn, record, move_aliases_to, drop_aliases, actor)
             conn.execute(
                 t.model_versions.update()
                 .where(
@@ -151,18 +179,58 @@ class ModelRegistryStore:
                 f"'{alias}' is not a valid alias", hint="start with a letter; letters, digits, _ -"
             )
         with self._store._tx() as conn:
-            self._get(conn, group, version)
-            conn.execute(
-                t.model_aliases.delete().where(
-                    (t.model_aliases.c.group_name == group) & (t.model_aliases.c.alias == alias)
-                )
-            )
-            conn.execute(
-                t.model_aliases.insert().values(
-                    group_name=group, alias=alias, version=version, set_by=actor, set_at=utcnow()
-                )
-            )
+            self._point_alias(conn, group, alias, version, actor)
             return self._get(conn, group, version)
+
+    def _point_alias(
+        self, conn: sa.Connection, group: str, alias: str, version: int, actor: str
+    ) -> None:
+        if self._get(conn, group, version).approval_status == ApprovalStatus.REJECTED.value:
+            raise StateError(
+                f"model {group}/{version} is Rejected; alias '{alias}' cannot point at it",
+                hint="point the alias at a version that is Approved or awaiting approval",
+            )
+        conn.execute(
+            t.model_aliases.delete().where(
+                (t.model_aliases.c.group_name == group) & (t.model_aliases.c.alias == alias)
+            )
+        )
+        conn.execute(
+            t.model_aliases.insert().values(
+                group_name=group, alias=alias, version=version, set_by=actor, set_at=utcnow()
+            )
+        )
+
+    def _release_aliases(
+        self,
+        conn: sa.Connection,
+        record: ModelVersionRecord,
+        move_to: int | None,
+        drop: bool,
+        actor: str,
+    ) -> None:
+        """Move or remove the aliases of a version about to be rejected."""
+        group, names = record.group_name, ", ".join(record.aliases)
+        if (move_to is None) == (not drop):
+            raise StateError(
+                f"model {group}/{record.version} has the alias(es) {names}",
+                hint="say what becomes of them: --move-aliases-to VERSION or --drop-aliases",
+            )
+        if move_to is not None:
+            if move_to == record.version:
+                raise ParameterError(
+                    f"--move-aliases-to {move_to} is the version being rejected",
+                    hint="name another version",
+                )
+            for alias in record.aliases:
+                self._point_alias(conn, group, alias, move_to, actor)
+            return
+        conn.execute(
+            t.model_aliases.delete().where(
+                (t.model_aliases.c.group_name == group)
+                & (t.model_aliases.c.version == record.version)
+            )
+        )
 
     def get(self, group: str, version: int) -> ModelVersionRecord:
         with self._store.engine.connect() as conn:

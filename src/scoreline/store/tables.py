@@ -130,6 +130,7 @@ model_versions = sa.Table(
     sa.Column("flavor", sa.String(40), nullable=False),
     sa.Column("artifact_uri", sa.Text, nullable=False),
     sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("content_sha256", sa.String(64), index=True),
     sa.Column("preprocessing_uri", sa.Text),
     sa.Column("input_schema", sa.JSON, nullable=False),
     sa.Column("metrics", sa.JSON, nullable=False),
