@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scoreline.client import Client
 from tests.conftest import REPO
@@ -145,12 +146,42 @@ def test_plan_apply_change_and_destroy(project: Path) -> None:
     assert changed.returncode == 2
     updates = json.loads(changed.stdout)
     assert {c["action"] for c in updates} == {"update"}
-    assert {f for c in updates for f in c["fields"]} == {
-        "parameters[AccuracyMseThreshold].default: 10.0 -> 7.5"
-    }
+    fields = {c["name"]: c["fields"] for c in updates}
+    assert fields["TrainingPipeline"] == ["parameters[AccuracyMseThreshold].default: 10.0 -> 7.5"]
+    # The plan says what runs will use: InferencePipeline's parameter file pins the value.
+    assert fields["InferencePipeline"] == [
+        "parameters[AccuracyMseThreshold].default: 10.0 -> 7.5 "
+        "(runs use 10.0: pinned by pipelines/InferencePipeline.params.yaml)"
+    ]
     text = scoreline(project, "plan", env=store).stdout
     assert "~ pipeline TrainingPipeline" in text
     assert "Plan: 0 to create, 4 to update, 0 to delete." in text
+    reapplied = scoreline(project, "apply", "--auto-approve", env=store)
+    assert reapplied.returncode == 0, reapplied.stderr
+    assert "training-data.csv" not in reapplied.stdout, "unchanged data is not uploaded again"
+
+    params = project / "pipelines" / "InferencePipeline.params.yaml"
+    params.write_text(params.read_text().replace("AccuracyMseThreshold: 10.0", "#"))
+    data = project / "data" / "training-data.csv"
+    data.write_text(data.read_text() + data.read_text().splitlines()[1] + "\n")
+    edited = json.loads(scoreline(project, "plan", "--json", env=store).stdout)
+    assert {(c["action"], c["kind"], c["name"]) for c in edited} == {
+        ("update", "parameter_file", "InferencePipeline"),
+        ("update", "upload", "training"),
+    }
+    by_kind = {c["kind"]: c["fields"] for c in edited}
+    assert by_kind["parameter_file"] == ["values.AccuracyMseThreshold: 10.0 -> (none)"]
+    assert [f.split(":")[0] for f in by_kind["upload"]] == ["sha256"]
+    uploaded = scoreline(project, "apply", "--auto-approve", env=store)
+    assert "training-data.csv (the triggers start its pipeline)" in uploaded.stdout
+
+    config = yaml.safe_load((project / "scoreline.yaml").read_text())
+    config["notifications"]["subjects"] = "reference"
+    (project / "scoreline.yaml").write_text(yaml.safe_dump(config))
+    notified = json.loads(scoreline(project, "plan", "--json", env=store).stdout)
+    assert [(c["kind"], c["fields"]) for c in notified] == [
+        ("notification_settings", ['subjects: "scoreline" -> "reference"'])
+    ]
 
     os.environ.update(store)
     try:
@@ -161,6 +192,7 @@ def test_plan_apply_change_and_destroy(project: Path) -> None:
         events = client.events(detail_type="Deployment Applied")
         assert events[0].detail["actor"]
         assert len(events[0].detail["changes"]) == len(changes)
+        assert len(events) == 3
     finally:
         for key in store:
             os.environ.pop(key)

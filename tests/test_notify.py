@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from scoreline.errors import ConfigError
 from scoreline.events.notify import Notifier, custom_messages, message, targets
@@ -48,19 +50,70 @@ def test_subjects_bodies_and_custom_messages(tmp_path: Path, store_url: str) -> 
     _step_event(store, "TrainingEval", "Failed", "script exited with code 1: boom")
     _step_event(store, "TrainingEval", "Succeeded")
     first, second, third = store.list_events()
-    subject, body = message(first, customs, "http://127.0.0.1:8000", lambda e, s: "")
-    assert subject == "Pipeline Step: ModelRegisterStep-RegisterModel - Succeeded - Action Required"
+    found = message(first, customs, "http://127.0.0.1:8000/ui", lambda e, s: "")
+    body = found.text()
+    assert found.subject == (
+        "Pipeline Step: ModelRegisterStep-RegisterModel - Succeeded - Action Required"
+    )
     assert body.startswith("Approve it.\n")
-    assert "http://127.0.0.1:8000/executions/abc123" in body
+    assert "In the UI: http://127.0.0.1:8000/ui/executions/abc123" in body
     assert '"currentStepStatus": "Succeeded"' in body
-    subject, body = message(second, customs, None, lambda e, s: "Traceback...\nboom")
-    assert subject == "Pipeline Step: TrainingEval - Failed - Action Required"
+    found = message(second, customs, None, lambda e, s: "Traceback...\nboom")
+    body = found.text()
+    assert found.subject == "Pipeline Step: TrainingEval - Failed - Action Required"
     assert body.startswith("Look at it.\n")
     assert "Reason:    script exited with code 1: boom" in body
     assert "Log (last lines):\nTraceback...\nboom" in body
-    assert message(third, customs, None, lambda e, s: "")[0] == (
+    assert message(third, customs, None, lambda e, s: "").subject == (
         "Pipeline Step: TrainingEval - Succeeded"
     )
+
+
+def test_the_html_part_is_a_summary_table_with_links_and_nothing_from_events_is_markup(
+    store_url: str,
+) -> None:
+    store = MetadataStore(store_url)
+    _step_event(store, "Train<script>", "Failed", "bad <b>cell</b>")
+    (event,) = store.list_events()
+    found = message(event, [], "http://ui.example/ui", lambda e, s: "line 1\n<i>line 2</i>")
+    html = found.html()
+    rows = re.findall(r"<th[^>]*>([^<]*)</th><td[^>]*>([^<]*)</td>", html)
+    assert ("Step", "Train&lt;script&gt; (processing)") in rows
+    assert ("Reason", "bad &lt;b&gt;cell&lt;/b&gt;") in rows
+    assert '<a href="http://ui.example/ui/executions/abc123">In the UI</a>' in html
+    assert "<pre>line 1\n&lt;i&gt;line 2&lt;/i&gt;</pre>" in html
+    assert "<script>" not in html
+    assert "<b>" not in html
+    assert "<i>" not in html
+
+
+def test_subjects_follow_the_preset_or_the_templates(store_url: str) -> None:
+    store = MetadataStore(store_url)
+    _step_event(store, "TrainingEval", "Failed")
+    store.append_event(
+        "Pipeline Execution Status Change",
+        {
+            "pipelineName": "TrainingPipeline",
+            "pipelineExecutionId": "abc123",
+            "currentPipelineExecutionStatus": "Succeeded",
+        },
+    )
+    step, outcome = store.list_events()
+    reference = NotificationSettings(subjects="reference").subject_templates()
+    assert message(step, [], None, lambda e, s: "", subjects=reference).subject == (
+        "SageMaker Pipeline Step: TrainingEval Execution - Failed"
+    )
+    assert message(outcome, [], None, lambda e, s: "", subjects=reference).subject == (
+        "SageMaker Pipeline: trainingpipeline Execution - Succeeded"
+    )
+    own = NotificationSettings(subjects={"execution": "[{status}] {pipeline} {execution}"})
+    assert message(
+        outcome, [], None, lambda e, s: "", subjects=own.subject_templates()
+    ).subject == ("[Succeeded] TrainingPipeline abc123")
+    with pytest.raises(ValidationError, match=r"execution: unknown field \{pipline\}"):
+        NotificationSettings(subjects={"execution": "{pipline}"})
+    with pytest.raises(ValidationError, match="'sagemaker' is not a subject preset"):
+        NotificationSettings(subjects="sagemaker")
 
 
 def test_email_targets_come_from_the_environment_and_smtp_url() -> None:

@@ -583,3 +583,48 @@ def test_replay_since_sends_the_history_once(project: ProjectDir) -> None:
         serve.stop()
     assert len(hook.bodies) == len(history)
     assert all(any(i in json.dumps(b) for b in hook.bodies) for i in old)
+
+
+def test_serve_reloads_changed_settings_and_keeps_the_old_ones_when_invalid(
+    project: ProjectDir,
+) -> None:
+    first, second = Webhook(), Webhook()
+    _history(project, first)
+    serve = Serve(project.root, {})
+    serve.start()
+    config = yaml.safe_load((project.root / "scoreline.yaml").read_text())
+    store = project.client().store
+    try:
+        config["notifications"] = {
+            "urls": [f"json://127.0.0.1:{second.port}/hooks"],
+            "subjects": "reference",
+        }
+        (project.root / "scoreline.yaml").write_text(yaml.safe_dump(config))
+        time.sleep(1)  # let a round pass, so the run below happens after the reload
+        reloaded = project.cli_json("run", "P", "--wait")["id"]
+        wait_for(lambda: second.bodies, 60, "the message to the new target")
+
+        config["notifications"]["subjects"] = "nope"
+        (project.root / "scoreline.yaml").write_text(yaml.safe_dump(config))
+        time.sleep(1)
+        kept = "e-after-a-bad-change"  # the command line refuses the invalid file: an event
+        store.append_event(
+            "Pipeline Execution Status Change",
+            {
+                "pipelineName": "P",
+                "pipelineExecutionId": kept,
+                "currentPipelineExecutionStatus": "Succeeded",
+            },
+        )
+        wait_for(lambda: len(second.bodies) >= 2, 60, "the message under the kept settings")
+    finally:
+        err = serve.stop()
+    assert first.bodies == [], "the old target got nothing after the change"
+    titles = [b["title"] for b in second.bodies]
+    assert titles == ["SageMaker Pipeline: p Execution - Succeeded"] * 2
+    assert reloaded in second.bodies[0]["message"]
+    assert kept in second.bodies[1]["message"]
+    assert f"/ui/executions/{reloaded}" in second.bodies[0]["message"], "links to the served UI"
+    assert "serve: settings reloaded" in err
+    assert "the changed settings are not used" in err
+    assert "'nope' is not a subject preset" in err

@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import subprocess
@@ -23,12 +24,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoreline.artifacts import ArtifactStore
+from scoreline.artifacts import ArtifactStore, sha256_file
 from scoreline.engine.executors import executor_for
 from scoreline.engine.locations import DataRoots
 from scoreline.engine.orchestrator import Orchestrator
 from scoreline.engine.ray_executor import check_installed, check_reachable
 from scoreline.engine.recovery import STARTING, recover_lost_executions
+from scoreline.environments import ENVS_DIR
 from scoreline.errors import (
     DefinitionError,
     NotFoundError,
@@ -39,6 +41,7 @@ from scoreline.errors import (
 from scoreline.pipeline.loader import load_file, load_params_file
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.settings import (
+    PROJECT_FILE,
     Project,
     RuleSettings,
     ScheduleSettings,
@@ -449,29 +452,69 @@ class Client:
         for target in self.notifier().targets:
             digest = hashlib.sha256(target.url.encode()).hexdigest()
             resources[("notification", target.name)] = {"url_sha256": digest}
+        resources[("notification_settings", "notifications")] = {
+            **settings.notifications.model_dump(mode="json", exclude={"smtp", "urls"}),
+            "custom_notification_config": variables.get("custom_notification_config") or [],
+        }
+        for name, file in self._parameter_files().items():
+            resources[("parameter_file", name)] = file
+        for to, source in self._declared_uploads(variables).items():
+            resources[("upload", to)] = {
+                "source": source.relative_to(self.project.root).as_posix(),
+                "sha256": sha256_file(source),
+            }
         group = str(variables.get("model_package_group_name") or "")
         if group:
             resources[("model_group", group)] = {"name": group}
         return resources
 
+    def _parameter_files(self) -> dict[str, dict[str, Any]]:
+        """Each declared pipeline's parameter file, as runs will read it."""
+        found = {}
+        for name in self.definitions():
+            values = self.parameter_file_values(name)
+            if values:
+                found[name] = {"path": f"pipelines/{name}.params.yaml", "values": values}
+        return found
+
+    def _declared_uploads(self, variables: dict[str, Any]) -> dict[str, Path]:
+        """The data files the environment asks apply to upload, by destination."""
+        found = {}
+        for flag, name, to in (
+            ("upload_training_data", "training-data.csv", "training"),
+            ("upload_inference_data", "inference-data.csv", "inference"),
+        ):
+            source = self.project.root / "data" / name
+            if variables.get(flag) and source.is_file():
+                found[to] = source
+        return found
+
     def plan(self) -> list[dict[str, Any]]:
-        """The changes `apply` would make for the current environment."""
-        from scoreline.deploy import plan
+        """The changes `apply` would make for the current environment, with the values runs
+        will use where a parameter file pins them."""
+        from scoreline.deploy import mark_pinned, plan
 
         deployed = self.store.deployments.deployed(self.project.env_name)
-        return plan(self.declared_resources(), deployed)
+        changes = plan(self.declared_resources(), deployed)
+        mark_pinned(changes, self._parameter_files())
+        return changes
 
     def apply(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """Apply the plan in one locked transaction, recorded with who and when; then upload
-        the data files the environment asks for. Returns the changes and uploaded URIs."""
-        from scoreline.deploy import plan
+        """Apply the plan in one locked transaction, recorded with who and when, uploading
+        the data files the environment asks for when their content is new (so an unchanged
+        file starts nothing). Returns the changes and uploaded URIs."""
+        from scoreline.deploy import mark_pinned, plan
 
         variables = self.project.variables()
         declared = self.declared_resources()
+        uploads = self._declared_uploads(variables)
+        pinned = self._parameter_files()
         actor = current_user()
+        uploaded: list[str] = []
 
         def planned(deployed: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
             changes = plan(declared, deployed)
+            mark_pinned(changes, pinned)
             replaced = [
                 c["name"] for c in changes if c["kind"] == "pipeline" and c["action"] == "update"
             ]
@@ -483,6 +526,9 @@ class Client:
             return changes
 
         def apply_one(conn: Any, change: dict[str, Any]) -> None:
+            if change["kind"] == "upload" and change["action"] != "delete":
+                # Last in the plan; a failed upload rolls the whole apply back.
+                uploaded.append(self.upload(uploads[change["name"]], change["name"]))
             if change["kind"] != "pipeline":
                 return
             if change["action"] == "delete":
@@ -493,15 +539,6 @@ class Client:
         changes = self.store.deployments.change(
             self.project.env_name, actor, planned, apply_one, DetailType.DEPLOYMENT_APPLIED
         )
-        uploaded = []
-        if changes:
-            for flag, name, to in (
-                ("upload_training_data", "training-data.csv", "training"),
-                ("upload_inference_data", "inference-data.csv", "inference"),
-            ):
-                source = self.project.root / "data" / name
-                if variables.get(flag) and source.is_file():
-                    uploaded.append(self.upload(source, to))
         return changes, uploaded
 
     def destroy(self, purge: bool = False) -> list[dict[str, Any]]:
@@ -542,14 +579,16 @@ class Client:
         notifier.enqueue(now)
         notifier.deliver(now)
 
-    def notifier(self) -> Notifier:
+    def notifier(self, ui_url: str | None = None) -> Notifier:
+        """Notifications as the project configures them; ``ui_url`` is where links in
+        messages point unless ``notifications.ui_url`` says otherwise."""
         from scoreline.events.notify import Notifier
         from scoreline.events.rules import load_notify_patterns
 
         variables = self.project.variables()
         patterns = load_notify_patterns(self.rules(), variables)
         settings = self.project.settings.notifications
-        return Notifier(self.store, settings, variables, self._tail, patterns)
+        return Notifier(self.store, settings, variables, self._tail, patterns, ui_url)
 
     def _tail(self, execution_id: str, step: str) -> str:
         try:
@@ -559,18 +598,29 @@ class Client:
         return "\n".join(logs[-1].text.splitlines()[-20:]) if logs else ""
 
     def serve(
-        self, stop: threading.Event, interval: float = 1.0, replay_since: datetime | None = None
+        self,
+        stop: threading.Event,
+        interval: float = 1.0,
+        replay_since: datetime | None = None,
+        ui_url: str | None = None,
     ) -> None:
         """Run until ``stop`` is set: recover lost executions, retry failed deliveries once,
         then poll every ``interval`` seconds. A failing round is reported and retried.
-        Notifications start from now the first time (from ``replay_since`` when given)."""
+        Notifications start from now the first time (from ``replay_since`` when given) and
+        link to ``ui_url`` unless the settings name another. A changed ``scoreline.yaml`` or
+        environment file is loaded between rounds; an invalid one is reported and the
+        previous settings stay in force."""
         self.recover()
         self.store.deliveries.retry_failed(utcnow())
-        notifier = self.notifier()
+        notifier = self.notifier(ui_url)
         notifier.begin(replay_since)
         last_recovery = time.monotonic()
+        watched = self._settings_signature()
         while not stop.is_set():
             try:
+                if self._settings_signature() != watched:
+                    watched = self._settings_signature()
+                    notifier = self._reload(notifier, ui_url)
                 self.serve_once(notifier=notifier)
                 if time.monotonic() - last_recovery > self.project.settings.lease_seconds:
                     self.recover()
@@ -578,6 +628,34 @@ class Client:
             except ScorelineError as exc:
                 print(f"serve: {exc.line()}", file=sys.stderr, flush=True)
             stop.wait(interval)
+
+    def _settings_signature(self) -> list[tuple[str, int, int]]:
+        root = self.project.root
+        files = [root / PROJECT_FILE, *sorted((root / ENVS_DIR).glob("*"))]
+        found = []
+        for path in files:
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                found.append((path.name, info.st_mtime_ns, info.st_size))
+        return found
+
+    def _reload(self, notifier: Notifier, ui_url: str | None) -> Notifier:
+        """The project's settings and notifications read again; on any error, the old."""
+        previous = self.project
+        try:
+            self.project = load_project(previous.root)
+            self.event_rules()  # checks triggers, schedules and rules
+            reloaded = self.notifier(ui_url)
+        except ScorelineError as exc:
+            self.project = previous
+            print(
+                f"serve: the changed settings are not used: {exc.line()}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return notifier
+        print("serve: settings reloaded", file=sys.stderr, flush=True)
+        return reloaded
 
     def upload(self, source: Path, to: str, env: str | None = None) -> str:
         """Put a file where the data-arrival triggers watch (atomically: the triggers never

@@ -11,10 +11,22 @@ named items (steps, parameters) compared by name, so a changed threshold reads a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 Resources = dict[tuple[str, str], dict[str, Any]]
-KIND_ORDER = ("model_group", "pipeline", "trigger", "schedule", "rule", "notification")
+KIND_ORDER = (
+    "model_group",
+    "pipeline",
+    "parameter_file",
+    "trigger",
+    "schedule",
+    "rule",
+    "notification",
+    "notification_settings",
+    "upload",
+)
+PINNED = re.compile(r"^parameters\[(?P<name>[^\]]+)\]\.default: ")
 
 
 def _short(value: Any) -> str:
@@ -101,6 +113,23 @@ def plan(declared: Resources, deployed: Resources) -> list[dict[str, Any]]:
                     }
                 )
     return changes
+
+
+def mark_pinned(changes: list[dict[str, Any]], pinned: dict[str, dict[str, Any]]) -> None:
+    """Say, next to a changed parameter default, when a parameter file pins the value runs
+    use: ``pinned`` maps a pipeline to its file's ``{"path": ..., "values": {...}}``."""
+    for change in changes:
+        file = pinned.get(change["name"]) if change["kind"] == "pipeline" else None
+        if not file:
+            continue
+        marked = []
+        for text in change["fields"]:
+            match = PINNED.match(text)
+            if match and match["name"] in file["values"]:
+                value = _short(file["values"][match["name"]])
+                text += f" (runs use {value}: pinned by {file['path']})"
+            marked.append(text)
+        change["fields"] = marked
 
 
 def _order(key: tuple[str, str]) -> tuple[int, str]:

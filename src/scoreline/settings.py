@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scoreline.environments import DEFAULT_ENV, Environment, load_environment
 from scoreline.errors import ConfigError
@@ -141,6 +141,59 @@ class ScheduleSettings(BaseModel):
     missed: Literal["skip", "run_once"] = "skip"
 
 
+SUBJECT_FIELDS = (
+    "pipeline",
+    "pipeline_lower",
+    "execution",
+    "status",
+    "step",
+    "group",
+    "version",
+    "detail_type",
+)
+
+
+class SubjectTemplates(BaseModel):
+    """Message subjects per kind of event, as Python format strings over
+    :data:`SUBJECT_FIELDS`; " - Action Required" is appended for custom_notification_config
+    entries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution: str = "Pipeline: {pipeline} - {status}"
+    step: str = "Pipeline Step: {step} - {status}"
+    approval: str = "Model {group}/{version} is waiting for approval"
+    model: str = "Model {group}/{version}: {status}"
+    other: str = "{detail_type}: {pipeline}"
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> SubjectTemplates:
+        import string
+
+        for kind, template in self.model_dump().items():
+            try:
+                names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            except ValueError as exc:
+                raise ValueError(f"{kind}: {exc}") from None
+            unknown = [n for n in names if n not in SUBJECT_FIELDS]
+            if unknown:
+                raise ValueError(
+                    f"{kind}: unknown field {{{unknown[0]}}}; known: {', '.join(SUBJECT_FIELDS)}"
+                )
+        return self
+
+
+SUBJECT_PRESETS = {
+    "scoreline": SubjectTemplates(),
+    # The reference's Lambda: mail filters written for it keep matching. Its pipeline name
+    # was the last segment of the pipeline ARN, hence lower case.
+    "reference": SubjectTemplates(
+        execution="SageMaker Pipeline: {pipeline_lower} Execution - {status}",
+        step="SageMaker Pipeline Step: {step} Execution - {status}",
+    ),
+}
+
+
 class NotificationSettings(BaseModel):
     """Where status changes are sent. Email goes to the environment's ``email_recipient``
     through ``smtp`` (or ``$SCORELINE_SMTP_URL``); ``urls`` are further apprise targets."""
@@ -155,8 +208,39 @@ class NotificationSettings(BaseModel):
         description="send every event of these detail-types; default: outcomes, failed "
         "steps, custom_notification_config steps, violations and approvals awaited",
     )
-    ui_url: str | None = Field(default=None, description="base URL for links in messages")
+    ui_url: str | None = Field(
+        default=None,
+        description="the UI's base URL for links in messages (e.g. https://host/ui); "
+        "default: the address `serve` serves the UI on",
+    )
+    subjects: SubjectTemplates | str = Field(
+        default="scoreline",
+        description=f"a preset ({', '.join(SUBJECT_PRESETS)}) or templates per kind",
+    )
     max_attempts: int = Field(default=8, ge=1)
+
+    @field_validator("subjects", mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value not in SUBJECT_PRESETS:
+                raise ValueError(
+                    f"'{value}' is not a subject preset; use {' or '.join(SUBJECT_PRESETS)}, "
+                    "or templates per kind"
+                )
+            return value
+        if isinstance(value, dict):
+            try:
+                return SubjectTemplates.model_validate(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                text = str(first["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"{where}: {text}" if where else text) from None
+        return value
+
+    def subject_templates(self) -> SubjectTemplates:
+        return SUBJECT_PRESETS[self.subjects] if isinstance(self.subjects, str) else self.subjects
 
 
 class S3Settings(BaseModel):
@@ -321,4 +405,5 @@ def read_settings(path: Path) -> ProjectSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"key '{key}': {first['msg']}", where=str(path)) from exc
+        text = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"key '{key}': {text}", where=str(path)) from exc

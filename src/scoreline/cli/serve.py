@@ -102,7 +102,11 @@ def serve(
         return
     app = create_app(c, host)
     render.console.print(_sign_in_line(c, host, port), highlight=False, soft_wrap=True)
-    loop = threading.Thread(target=c.serve, args=(stop, interval, since), name="scoreline-serve")
+    loop = threading.Thread(
+        target=c.serve,
+        args=(stop, interval, since, f"{_base_url(host, port)}/ui"),
+        name="scoreline-serve",
+    )
     loop.start()
     try:
         Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
@@ -113,12 +117,16 @@ def serve(
     render.console.print("Stopped.")
 
 
+def _base_url(host: str, port: int) -> str:
+    shown = host if host not in ("0.0.0.0", "::", "localhost") else "127.0.0.1"  # noqa: S104
+    return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+
+
 def _sign_in_line(c: Client, host: str, port: int) -> str:
     """Where the UI is; in the local mode with a one-time link that signs a browser in."""
     from datetime import timedelta
 
-    shown = host if host not in ("0.0.0.0", "::", "localhost") else "127.0.0.1"  # noqa: S104
-    base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+    base = _base_url(host, port)
     if c.store.auth.required() is not None:
         return f"UI on {base}/ui/ (sign in with an API token)"
     hours = c.project.settings.server.session_max_hours

@@ -1,7 +1,9 @@
 """Notifications: status changes from the outbox to people, through apprise.
 
-Messages keep the reference's subjects (``Pipeline Step: <step> - <status>``,
-``Pipeline: <name> - <status>``) and its JSON detail, after a readable summary. Entries of
+Subjects follow ``notifications.subjects``: scoreline's (``Pipeline Step: <step> -
+<status>``, ``Pipeline: <name> - <status>``), the reference's preset, or templates per kind.
+A message is a summary table, commands, links to the UI and the event's JSON detail, sent
+as HTML with a plain-text part that keeps its lines. Entries of
 ``custom_notification_config`` (``step_name`` — exact or a glob —, ``step_status``,
 ``step_custom_message``; ``step_msg`` accepted too, the key the reference's Lambda read)
 put their message first and add " - Action Required" to the subject. Deliveries go through
@@ -20,14 +22,14 @@ import fnmatch
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from scoreline.errors import ConfigError, ScorelineError
 from scoreline.events.patterns import matches
-from scoreline.settings import NotificationSettings
+from scoreline.settings import NotificationSettings, SubjectTemplates
 from scoreline.store import MetadataStore
 from scoreline.store.records import DeliveryRecord, EventRecord
 from scoreline.types import DetailType
@@ -112,76 +114,131 @@ def targets(settings: NotificationSettings, variables: Mapping[str, Any]) -> lis
     return found
 
 
+@dataclass
+class Message:
+    """One notification: a subject, a summary table, commands and links, the failed step's
+    log tail and the event detail; as plain text (kept in the outbox) and as HTML."""
+
+    subject: str
+    detail: dict[str, Any]
+    intro: str = ""
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    commands: list[tuple[str, str]] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+    log: str = ""
+
+    def text(self) -> str:
+        def aligned(pairs: list[tuple[str, str]]) -> list[str]:
+            return [f"{label + ':':<11}{value}" for label, value in pairs]
+
+        lines = [self.intro, ""] if self.intro else []
+        lines += aligned(self.rows)
+        if self.commands:
+            lines += ["", *aligned(self.commands)]
+        if self.log:
+            lines += ["", "Log (last lines):", self.log]
+        if self.links:
+            lines += ["", *aligned(self.links)]
+        lines += ["", "Event detail:", json.dumps(self.detail, indent=2, default=str)]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        """From an escaping template: no event text (a failure reason, a cell of a file)
+        can become markup."""
+        import jinja2
+
+        template = jinja2.Environment(autoescape=True).from_string(HTML_TEMPLATE)
+        return template.render(
+            message=self,
+            detail=json.dumps(self.detail, indent=2, default=str),
+            links=[
+                (label, url) for label, url in self.links if url.startswith(("http:", "https:"))
+            ],
+        )
+
+
+def _subject_fields(event: EventRecord) -> dict[str, Any]:
+    detail = event.detail
+    pipeline = str(detail.get("pipelineName", ""))
+    return {
+        "pipeline": pipeline,
+        "pipeline_lower": pipeline.lower(),
+        "execution": detail.get("pipelineExecutionId", ""),
+        "status": detail.get("currentStepStatus")
+        or detail.get("currentPipelineExecutionStatus")
+        or detail.get("ModelApprovalStatus")
+        or "",
+        "step": detail.get("stepName", ""),
+        "group": detail.get("ModelPackageGroupName", ""),
+        "version": detail.get("ModelPackageVersion", ""),
+        "detail_type": event.detail_type,
+    }
+
+
 def message(
     event: EventRecord,
     customs: list[CustomMessage],
     ui_url: str | None,
     log_tail: Callable[[str, str], str],
     model_metrics: Callable[[str, int], str] | None = None,
-) -> tuple[str, str]:
-    """Subject and body for an event."""
+    subjects: SubjectTemplates | None = None,
+) -> Message:
+    """The message for an event."""
+    subjects = subjects or SubjectTemplates()
     detail = event.detail
-    pipeline = detail.get("pipelineName", "")
-    execution = detail.get("pipelineExecutionId", "")
-    lines = []
+    fields = _subject_fields(event)
+    pipeline, execution = fields["pipeline"], fields["execution"]
+    ui = ui_url.rstrip("/") if ui_url else ""
+    found = Message(subject="", detail=detail)
     if event.detail_type == DetailType.STEP_STATUS.value:
-        step, status = detail.get("stepName", ""), detail.get("currentStepStatus", "")
-        subject = f"Pipeline Step: {step} - {status}"
+        step, status = fields["step"], fields["status"]
+        found.subject = subjects.step.format(**fields)
         custom = next((c for c in customs if c.matches(step, status)), None)
         if custom is not None:
-            subject += " - Action Required"
-            lines += [custom.message, ""]
-        lines += [
-            f"Pipeline:  {pipeline}",
-            f"Execution: {execution}",
-            f"Step:      {step} ({detail.get('stepType', '')})",
-            f"Status:    {detail.get('previousStepStatus') or '-'} -> {status}",
+            found.subject += " - Action Required"
+            found.intro = custom.message
+        found.rows = [
+            ("Pipeline", pipeline),
+            ("Execution", execution),
+            ("Step", f"{step} ({detail.get('stepType', '')})"),
+            ("Status", f"{detail.get('previousStepStatus') or '-'} -> {status}"),
         ]
     elif event.detail_type == DetailType.MODEL_PACKAGE_STATE.value:
-        group, version = detail.get("ModelPackageGroupName"), detail.get("ModelPackageVersion")
-        status = detail.get("ModelApprovalStatus", "")
+        group, version, status = fields["group"], fields["version"], fields["status"]
         waiting = status == AWAITING
-        subject = (
-            f"Model {group}/{version} is waiting for approval"
-            if waiting
-            else f"Model {group}/{version}: {status}"
-        )
-        lines += [
-            f"Model:     {group}/{version}",
-            f"Status:    {detail.get('PreviousModelApprovalStatus') or '-'} -> {status}",
-            f"By:        {detail.get('UpdatedBy') or '-'}",
+        found.subject = (subjects.approval if waiting else subjects.model).format(**fields)
+        found.rows = [
+            ("Model", f"{group}/{version}"),
+            ("Status", f"{detail.get('PreviousModelApprovalStatus') or '-'} -> {status}"),
+            ("By", str(detail.get("UpdatedBy") or "-")),
         ]
         metrics = model_metrics(str(group), int(version)) if model_metrics and version else ""
         if metrics:
-            lines.append(f"Metrics:   {metrics}")
+            found.rows.append(("Metrics", metrics))
         if waiting:
-            lines += [
-                "",
-                f"Approve:   scoreline models approve {group} {version} -m 'reviewed'",
-                f"Reject:    scoreline models reject {group} {version} -m 'why'",
+            found.commands = [
+                ("Approve", f"scoreline models approve {group} {version} -m 'reviewed'"),
+                ("Reject", f"scoreline models reject {group} {version} -m 'why'"),
             ]
-            if ui_url:
-                lines.append(f"In the UI: {ui_url.rstrip('/')}/models")
+        if ui:
+            found.links.append(("In the UI", f"{ui}/models"))
     elif event.detail_type == DetailType.EXECUTION_STATUS.value:
-        status = detail.get("currentPipelineExecutionStatus", "")
-        subject = f"Pipeline: {pipeline} - {status}"
-        lines += [
-            f"Pipeline:  {pipeline}",
-            f"Execution: {execution}",
-            f"Status:    {detail.get('previousPipelineExecutionStatus') or '-'} -> {status}",
+        found.subject = subjects.execution.format(**fields)
+        previous = detail.get("previousPipelineExecutionStatus") or "-"
+        found.rows = [
+            ("Pipeline", pipeline),
+            ("Execution", execution),
+            ("Status", f"{previous} -> {fields['status']}"),
         ]
     else:
-        subject = f"{event.detail_type}: {pipeline}"
+        found.subject = subjects.other.format(**fields)
     if detail.get("failureReason"):
-        lines.append(f"Reason:    {detail['failureReason']}")
+        found.rows.append(("Reason", str(detail["failureReason"])))
     if detail.get("stepName") and detail.get("currentStepStatus") == "Failed":
-        tail = log_tail(str(execution), str(detail["stepName"]))
-        if tail:
-            lines += ["", "Log (last lines):", tail]
-    if ui_url and execution and event.detail_type != DetailType.MODEL_PACKAGE_STATE.value:
-        lines += ["", f"{ui_url.rstrip('/')}/executions/{execution}"]
-    lines += ["", "Event detail:", json.dumps(detail, indent=2, default=str)]
-    return subject, "\n".join(lines)
+        found.log = log_tail(str(execution), str(detail["stepName"]))
+    if ui and execution and event.detail_type != DetailType.MODEL_PACKAGE_STATE.value:
+        found.links.append(("In the UI", f"{ui}/executions/{execution}"))
+    return found
 
 
 def worth_telling(event: EventRecord, customs: list[CustomMessage]) -> bool:
@@ -223,9 +280,11 @@ class Notifier:
         variables: Mapping[str, Any],
         log_tail: Callable[[str, str], str],
         patterns: list[dict[str, Any]] | None = None,
+        ui_url: str | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.ui_url = settings.ui_url or ui_url
         self.patterns = patterns or []
         self.targets = targets(settings, variables)
         self.customs = custom_messages(variables.get("custom_notification_config"))
@@ -278,17 +337,24 @@ class Notifier:
         for event in events:
             if not self.wanted(event):
                 continue
-            subject, body = message(
-                event, self.customs, self.settings.ui_url, self.log_tail, self._model_metrics
+            found = message(
+                event,
+                self.customs,
+                self.ui_url,
+                self.log_tail,
+                self._model_metrics,
+                self.settings.subject_templates(),
             )
+            text, html = found.text(), found.html()
             for target in self.targets:
                 rows.append(
                     {
                         "event_seq": event.seq,
                         "event_id": event.id,
                         "target": target.name,
-                        "subject": subject,
-                        "body": body,
+                        "subject": found.subject,
+                        "body": text,
+                        "html_body": html,
                     }
                 )
         moved = self.store.rules.advance(
@@ -314,19 +380,29 @@ class Notifier:
         return sent
 
 
-HTML_TEMPLATE = """<html><body>
-<div style="font-family: ui-monospace, monospace">
-{% for line in lines %}{{ line }}<br>{% endfor %}
-</div>
+HTML_TEMPLATE = """<html><body style="font-family: system-ui, sans-serif">
+{% if message.intro %}<p><strong>{{ message.intro }}</strong></p>{% endif %}
+<table style="border-collapse: collapse">
+{% for label, value in message.rows %}<tr><th style="text-align: left; padding: 2px 12px 2px 0">\
+{{ label }}</th><td style="padding: 2px 0">{{ value }}</td></tr>
+{% endfor %}</table>
+{% if message.commands %}<p>{% for label, value in message.commands %}{{ label }}: \
+<code>{{ value }}</code><br>{% endfor %}</p>{% endif %}
+{% for label, url in links %}<p><a href="{{ url }}">{{ label }}</a></p>{% endfor %}
+{% if message.log %}<p>Log (last lines):</p><pre>{{ message.log }}</pre>{% endif %}
+<details><summary>Event detail</summary><pre>{{ detail }}</pre></details>
 </body></html>"""
 
 
 def html_body(body: str) -> str:
-    """The message as HTML from an escaping template: no event text (a failure reason, a
-    cell of a file) can become markup. Mail clients also get a plain part from it."""
+    """HTML for a plain-text body (deliveries queued before messages kept their HTML):
+    each line escaped, line breaks kept."""
     import jinja2
 
-    template = jinja2.Environment(autoescape=True).from_string(HTML_TEMPLATE)
+    template = jinja2.Environment(autoescape=True).from_string(
+        '<html><body><div style="font-family: ui-monospace, monospace">'
+        "{% for line in lines %}{{ line }}<br>{% endfor %}</div></body></html>"
+    )
     return template.render(lines=body.splitlines())
 
 
@@ -341,7 +417,7 @@ def send(target: Target, delivery: DeliveryRecord) -> str | None:
     with logs as captured:
         ok = client.notify(
             title=delivery.subject,
-            body=html_body(delivery.body),
+            body=delivery.html_body or html_body(delivery.body),
             body_format=apprise.NotifyFormat.HTML,
         )
     if ok:

@@ -197,6 +197,7 @@ class DeliveryRecord(_Record):
     target: str
     subject: str
     body: str
+    html_body: str | None
     status: str
     attempts: int
     next_attempt_at: datetime

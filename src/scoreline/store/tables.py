@@ -236,6 +236,7 @@ deliveries = sa.Table(
     sa.Column("target", sa.String(200), nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    sa.Column("html_body", sa.Text),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
