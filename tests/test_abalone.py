@@ -22,6 +22,7 @@ import pytest
 
 from scoreline.client import Client
 from scoreline.examples import copy_example
+from tests.test_serve import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -176,6 +177,26 @@ def test_tuning_records_every_trial_and_registers_the_best(project: Abalone) -> 
     assert model.artifact_uri == tuning["outputs"]["model"]["uri"]
     assert model.lineage["pipelineName"] == "TrainingWHPOPipeline"
     assert model.metrics["regression_metrics"]["mse"]["value"] <= 5.5
+
+
+def test_tuning_reports_trials_done_and_the_best_value_while_it_runs(project: Abalone) -> None:
+    client = project.client()
+    execution = client.start("TrainingWHPOPipeline", {"MaxJobs": 6, "MaxParallelJobs": 1})
+    seen: list[dict[str, Any]] = []
+
+    def ended() -> bool:
+        for record in client.steps(execution.id):
+            if record.step_name == "HPTuning" and "progress" in record.metadata:
+                seen.append(record.metadata["progress"])
+        return client.execution(execution.id).status in ("Succeeded", "Failed")
+
+    wait_for(ended, 300, "the tuning run", every=0.05)
+    assert client.execution(execution.id).status == "Succeeded"
+    assert seen, "no progress was reported while the trials ran"
+    assert {(p["unit"], p["total"], p["metric"]) for p in seen} == {("trials", 6, "validation:mse")}
+    assert all(1 <= p["done"] < 6 and isinstance(p["best"], float) for p in seen)
+    final = next(s for s in client.steps(execution.id) if s.step_name == "HPTuning")
+    assert "progress" not in final.metadata, "a finished step keeps its results, not progress"
 
 
 @pytest.mark.team_tier

@@ -500,7 +500,11 @@ def _waiting_pipeline(project: ProjectDir) -> None:
     script = project.script(
         "wait.py",
         """
-        import os, pathlib, time
+        import json, os, pathlib, time
+        progress = pathlib.Path(os.environ["SCORELINE_PROGRESS_FILE"])
+        partial = progress.with_name(".progress.tmp")
+        partial.write_text(json.dumps({"unit": "rows", "done": 500, "total": 1000}))
+        os.replace(partial, progress)
         go = pathlib.Path(os.environ["SCORELINE_PROJECT_DIR"], "go")
         while not go.exists():
             time.sleep(0.05)
@@ -529,9 +533,9 @@ def test_run_wait_shows_live_progress_and_ctrl_c_stops_watching_not_the_run(
     def shown() -> bool:
         nonlocal screen
         screen += os.read(leader, 65536)
-        return b"Wait" in screen and b"Executing" in screen
+        return b"Wait" in screen and b"Executing" in screen and b"500 of 1,000 rows (50%)" in screen
 
-    wait_for(shown, 60, "the live table")
+    wait_for(shown, 60, "the live table with the step's progress")
     assert b"Execution " in screen
     watcher.send_signal(signal.SIGINT)
     _, err = watcher.communicate(timeout=30)

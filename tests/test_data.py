@@ -253,3 +253,40 @@ def test_parts_join_in_order_with_or_without_a_kernel_copy(
     join_parts(parts, tmp_path / "joined.csv")
     assert (tmp_path / "joined.csv").read_bytes() == b"".join(contents)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.csv"]
+
+
+def test_progress_counts_every_scored_and_profiled_row_and_estimates_the_total(
+    fitted: tuple[Preprocessor, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scoreline.monitoring.dataset import profile_data
+    from scoreline.runners.common import Progress, estimate_rows
+
+    pre, model_dir = fitted
+    model = load_model(model_dir, sha256=model_digest(model_dir))
+    source = ABALONE / "inference-data.csv"  # headerless, 4177 rows
+    big = tmp_path / "big" / "rows.csv"
+    big.parent.mkdir()
+    big.write_text("\n".join(["a,b"] + [f"{i},{i * 7 % 1000}" for i in range(200_000)]) + "\n")
+    table = pacsv.read_csv(big)
+    pq.write_table(table, tmp_path / "rows.parquet")
+
+    assert estimate_rows([source], header=False) == (4177, False)
+    total, estimated = estimate_rows([big], header=True)
+    assert estimated
+    assert abs(total - 200_000) / 200_000 < 0.02
+    assert estimate_rows([tmp_path / "rows.parquet"], header=False) == (200_000, False)
+
+    report = tmp_path / "progress.json"
+    monkeypatch.setenv("SCORELINE_PROGRESS_FILE", str(report))
+    progress = Progress("rows", 4177, every=0.0)
+    scored = batch_transform(
+        source, model, pre, tmp_path / "out", _options(pre, chunk_bytes=4096, on_rows=progress.add)
+    )
+    written = json.loads(report.read_text())
+    assert written["done"] == scored.rows == 4177
+    assert (written["unit"], written["total"], written["estimated"]) == ("rows", 4177, False)
+    assert list(tmp_path.glob(".progress*")) == [], "written atomically, nothing left over"
+
+    profiled: list[int] = []
+    profile_data(big.parent, header=True, on_rows=profiled.append)
+    assert sum(profiled) == 200_000

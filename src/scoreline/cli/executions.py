@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -111,6 +111,8 @@ def details(step) -> str:  # type: ignore[no-untyped-def]
     if step.failure_reason:
         return str(step.failure_reason)
     meta = step.metadata
+    if step.status == "Executing" and isinstance(meta.get("progress"), dict):
+        return progress_text(meta["progress"])
     if "outcome" in meta:
         return f"condition {'true' if meta['outcome'] else 'false'}"
     if "ModelPackageVersion" in meta:
@@ -139,6 +141,20 @@ def details(step) -> str:  # type: ignore[no-untyped-def]
     if meta.get("checkSkipped"):
         return "baseline computed (check skipped)"
     return ", ".join(sorted(step.outputs))
+
+
+def progress_text(report: dict[str, Any]) -> str:
+    """``1,200,000 of ~4,000,000 rows (30%), 610,000/s``; ``3 of 8 trials, best rmse 2.21``."""
+    done, total, unit = report.get("done", 0), report.get("total"), report.get("unit", "")
+    text = f"{done:,} {unit}"
+    if isinstance(total, int) and total > 0:
+        approx = "~" if report.get("estimated") else ""
+        text = f"{done:,} of {approx}{total:,} {unit} ({min(done / total, 1):.0%})"
+    if isinstance(report.get("best"), int | float):
+        text += f", best {report.get('metric', 'value')} {report['best']:.4g}"
+    elif isinstance(report.get("perSecond"), int | float) and unit != "trials":
+        text += f", {report['perSecond']:,.0f}/s"
+    return text
 
 
 @app.command("logs")

@@ -68,6 +68,8 @@ class TransformOptions:
     chunk_bytes: int = CHUNK_BYTES
     profiler: Callable[[], Profiler] | None = None
     """Makes a profile of the scored input rows (statistics collected in the same pass)."""
+    on_rows: Callable[[int], None] | None = None
+    """Told the number of rows of each chunk once it is written (progress reports)."""
 
 
 @dataclass
@@ -230,6 +232,8 @@ def _score_file(
                 rejects.add(chunk.rejects)
             writer.put(chunk.batch, predictions, mask)
             rows += chunk.batch.num_rows
+            if options.on_rows is not None:
+                options.on_rows(chunk.batch.num_rows)
     except BaseException:
         writer.abort()
         raise

@@ -29,14 +29,24 @@ EXECUTORS: dict[str, str] = {
 }
 LOG_TAIL_LINES = 40
 METADATA_FILE = "metadata.json"
+PROGRESS_FILE = "progress.json"
+PROGRESS_SECONDS = 0.5
 STOP_GRACE_SECONDS = 10.0
+
+ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 class Executor(Protocol):
-    """Runs tasks. ``on_process`` is called with a description of the started process."""
+    """Runs tasks. ``on_process`` is called with a description of the started process;
+    ``on_progress``, where the executor can see it, with what the step last reported in
+    its progress file (rows scored, trials done...)."""
 
     def run(
-        self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
+        self,
+        task: Task,
+        cancel: threading.Event,
+        on_process: Callable[[str], None],
+        on_progress: ProgressCallback | None = None,
     ) -> TaskResult: ...
 
 
@@ -91,7 +101,11 @@ class LocalExecutor:
         self.pass_environment = pass_environment
 
     def run(
-        self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
+        self,
+        task: Task,
+        cancel: threading.Event,
+        on_process: Callable[[str], None],
+        on_progress: ProgressCallback | None = None,
     ) -> TaskResult:
         work = Path(task.work_dir)
         work.mkdir(parents=True, exist_ok=True)
@@ -128,7 +142,10 @@ class LocalExecutor:
             "SCORELINE_STEP_TOKEN": task.token,
             "PYTHONUNBUFFERED": "1",
         }
-        outcome, exit_code = self._execute(task, command, env, log_path, cancel, on_process)
+        progress = _ProgressWatch(work / PROGRESS_FILE, on_progress)
+        outcome, exit_code = self._execute(
+            task, command, env, log_path, cancel, on_process, progress
+        )
         secrets = stepenv.secret_values(env)
         stepenv.mask_file(log_path, secrets)
         log_uri = self._store_log(artifacts, task, log_path)
@@ -222,6 +239,7 @@ class LocalExecutor:
         log_path: Path,
         cancel: threading.Event,
         on_process: Callable[[str], None],
+        progress: _ProgressWatch,
     ) -> tuple[str, int | None]:
         deadline = time.monotonic() + task.timeout_seconds if task.timeout_seconds else None
         with log_path.open("wb") as log:
@@ -240,6 +258,7 @@ class LocalExecutor:
                     return "exited", proc.wait(timeout=0.05)
                 except subprocess.TimeoutExpired:
                     pass
+                progress.check()
                 if cancel.is_set():
                     return "stopped", _terminate(proc)
                 if deadline is not None and time.monotonic() > deadline:
@@ -250,6 +269,33 @@ class LocalExecutor:
             return None
         artifacts.put_file(log_path, task.log_key)
         return artifacts.uri(task.log_key)
+
+
+class _ProgressWatch:
+    """Passes on what a step writes to its progress file, at most every
+    :data:`PROGRESS_SECONDS` and only when the file changed."""
+
+    def __init__(self, path: Path, callback: ProgressCallback | None) -> None:
+        self.path = path
+        self.callback = callback
+        self.next_check = 0.0
+        self.seen: int | None = None
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if self.callback is None or now < self.next_check:
+            return
+        self.next_check = now + PROGRESS_SECONDS
+        try:
+            changed = self.path.stat().st_mtime_ns
+            if changed == self.seen:
+                return
+            self.seen = changed
+            report = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # not written yet; the step writes it atomically
+        if isinstance(report, dict):
+            self.callback(report)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> int | None:

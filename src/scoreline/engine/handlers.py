@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from scoreline.artifacts import execution_key, sha256_file
 from scoreline.engine.context import ExecutionContext
-from scoreline.engine.executors import METADATA_FILE
+from scoreline.engine.executors import METADATA_FILE, PROGRESS_FILE
 from scoreline.engine.tasks import (
     STEP_PYTHON,
     Task,
@@ -118,6 +118,7 @@ def base_environment(
         "SCORELINE_PROJECT_DIR": str(ctx.project_root),
         "SCORELINE_PARAMETERS": json.dumps(ctx.execution.parameters, sort_keys=True),
         "SCORELINE_METADATA_FILE": str(work_dir / METADATA_FILE),
+        "SCORELINE_PROGRESS_FILE": str(work_dir / PROGRESS_FILE),
     }
     for name in inputs:
         env[f"SCORELINE_INPUT_{channel_env_name(name)}"] = str(work_dir / "input" / name)

@@ -294,6 +294,7 @@ class _Run:
                 task,
                 cancel,
                 lambda process: self.messages.put(("process", task.step_name, process)),
+                lambda report: self.messages.put(("progress", task.step_name, report)),
             )
         except ScorelineError as exc:  # e.g. the cluster went away: say so in one line
             return TaskResult(outcome="failed", failure_reason=exc.line(), error_source="user")
@@ -335,6 +336,11 @@ class _Run:
             kind, name, payload = message
             if kind == "process":
                 self._update(name, process=payload)
+            elif kind == "progress":
+                if name in self.running:  # not after the step's result
+                    self._update(
+                        name, metadata={**self.records[name].metadata, "progress": payload}
+                    )
             else:
                 self._finish_task(name, payload)
             try:
@@ -349,7 +355,8 @@ class _Run:
         reported = dict(result.metadata)
         emitted = reported.pop("events", [])
         monitoring = reported.pop("monitoring", None)
-        metadata = {**self.records[name].metadata, **reported, "exitCode": result.exit_code}
+        kept = {k: v for k, v in self.records[name].metadata.items() if k != "progress"}
+        metadata = {**kept, **reported, "exitCode": result.exit_code}
         common: dict[str, Any] = {"log_uri": result.log_uri or self.records[name].log_uri}
         if result.outcome == "succeeded":
             model = self.ctx.model_of(self.execution.id)

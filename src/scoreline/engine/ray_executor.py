@@ -149,8 +149,14 @@ class RayExecutor:
         self.pass_environment = pass_environment
 
     def run(
-        self, task: Task, cancel: threading.Event, on_process: Callable[[str], None]
+        self,
+        task: Task,
+        cancel: threading.Event,
+        on_process: Callable[[str], None],
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> TaskResult:
+        """Runs the task on a Ray worker; its progress file stays on the worker, so
+        ``on_progress`` is not called."""
         ray = connect(self.address)
         available = ray.cluster_resources().get("CPU", 0.0)
         if task.cpus > available:

@@ -5,7 +5,7 @@ from it, and a check of it against a baseline. Used by the ``quality_check`` ste
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +77,29 @@ def _baseline_kinds(baseline: dict[str, Any] | None) -> dict[str, ColumnKind]:
     return kinds
 
 
-def _profile_file(path: Path, names: list[str], spec: TableSpec) -> DatasetProfile:
+def _profile_file(
+    path: Path, names: list[str], spec: TableSpec, on_rows: Callable[[int], None] | None
+) -> DatasetProfile:
     """Small reads keep pyarrow's read-ahead small (it holds about 40 blocks); batches are
     then profiled a few at a time, so the per-call cost of profiling stays low."""
     result = DatasetProfile(names)
     pending: list[pa.RecordBatch] = []
     size = 0
+
+    def profile() -> None:
+        table = pa.Table.from_batches(pending)
+        result.update(table)
+        if on_rows is not None:
+            on_rows(table.num_rows)
+
     for chunk in fast_chunks(path, spec, PROFILE_READ_BYTES):
         pending.append(chunk.batch)
         size += chunk.batch.nbytes
         if size >= PROFILE_BATCH_BYTES:
-            result.update(pa.Table.from_batches(pending))
+            profile()
             pending, size = [], 0
     if pending:
-        result.update(pa.Table.from_batches(pending))
+        profile()
     return result
 
 
@@ -99,10 +108,12 @@ def profile_data(
     header: bool,
     columns: Sequence[str] | None = None,
     baseline: dict[str, Any] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> DatasetProfile:
     """One streaming pass over every data file under ``path``. Columns the baseline says are
     numbers are parsed as numbers; a file where that fails (a text value, a fraction in an
-    integer column) is profiled again from its text, which Model Monitor's type rules need."""
+    integer column) is profiled again from its text, which Model Monitor's type rules need.
+    ``on_rows`` is told the number of rows of each profiled batch."""
     files = data_files(path)
     names = dataset_columns(files, header, columns, baseline)
     typed = TableSpec(
@@ -112,10 +123,10 @@ def profile_data(
     total = DatasetProfile(names)
     for file in files:
         try:
-            part = _profile_file(file, names, typed if typed.kinds else text)
+            part = _profile_file(file, names, typed if typed.kinds else text, on_rows)
         except FastPathError:
             try:
-                part = _profile_file(file, names, text)
+                part = _profile_file(file, names, text, on_rows)
             except FastPathError:
                 for chunk in careful_csv_chunks(file, text):
                     if chunk.rejects:

@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from scoreline.engine.ray_executor import STEP_ADDRESS_ENV, connect
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import write_json
 from scoreline.monitoring.statistics import DatasetProfile
-from scoreline.runners.common import input_dir, output_dir, run
+from scoreline.runners.common import Progress, estimate_rows, input_dir, output_dir, run
 
 
 def _preprocessor(config: dict[str, Any], folder: Path | None) -> Preprocessor:
@@ -189,6 +190,9 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
             threads=int(config.get("threads") or 0),
         )
         options = _options(config, preprocessor)
+        total, estimated = estimate_rows(data_files(data), options.spec.header)
+        progress = Progress("rows", total, estimated=estimated)
+        options = replace(options, on_rows=progress.add)
         report = batch_transform(data, model, preprocessor, output_dir("predictions"), options)
         flavor = model.flavor
     seconds = time.perf_counter() - started

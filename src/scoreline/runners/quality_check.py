@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scoreline.data.io import load_json_object
+from scoreline.data.io import data_files, load_json_object
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import (
     profile_data,
@@ -24,7 +24,14 @@ from scoreline.monitoring.model_quality import (
     quality_metrics,
     read_column,
 )
-from scoreline.runners.common import input_dir, output_dir, run, single_file
+from scoreline.runners.common import (
+    Progress,
+    estimate_rows,
+    input_dir,
+    output_dir,
+    run,
+    single_file,
+)
 
 
 def main(config: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +49,11 @@ def data_quality(config: dict[str, Any]) -> dict[str, Any]:
     assert dataset is not None
     baseline_statistics = _load_json(input_dir("baseline_statistics"), "statistics.json")
     baseline_constraints = _load_json(input_dir("baseline_constraints"), "constraints.json")
+    header = bool(config.get("header"))
+    total, estimated = estimate_rows(data_files(dataset), header)
+    progress = Progress("rows profiled", total, estimated=estimated)
     current = profile_data(
-        dataset, bool(config.get("header")), config.get("columns"), baseline_statistics
+        dataset, header, config.get("columns"), baseline_statistics, on_rows=progress.add
     )
     report = output_dir("report")
     metadata: dict[str, Any] = {"itemCount": current.item_count, "columns": len(current.columns)}

@@ -31,7 +31,7 @@ from scoreline.engine.tasks import (
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import write_json
 from scoreline.pipeline.expressions import json_get
-from scoreline.runners.common import input_dir, output_dir, run
+from scoreline.runners.common import Progress, input_dir, output_dir, run
 
 
 @dataclass
@@ -173,6 +173,12 @@ def _trial_pool(parallel: int, config: dict[str, Any]) -> Iterator[tuple[Any, in
         yield here, max(1, (os.cpu_count() or 1) // parallel)
 
 
+def _best(completed: list[TrialResult], minimize: bool) -> TrialResult | None:
+    if not completed:
+        return None
+    return min(completed, key=lambda r: (r.value if minimize else -(r.value or 0.0), r.number))
+
+
 def main(config: dict[str, Any]) -> dict[str, Any]:
     import optuna
 
@@ -189,6 +195,7 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
     base_env = dict(os.environ)
     results: list[TrialResult] = []
     metric = objective.get("metric_name", "objective")
+    progress = Progress("trials", max_jobs, every=0.0)
     with _trial_pool(parallel, config) as (submit, cpus):
         while len(results) < max_jobs:
             trials = [study.ask() for _ in range(min(parallel, max_jobs - len(results)))]
@@ -212,13 +219,16 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
                     f"({result.seconds:.1f} s)",
                     flush=True,
                 )
+                best = _best([r for r in results if r.state == "COMPLETE"], minimize)
+                progress.add(1, metric=metric, best=best.value if best else None)
     completed = [r for r in results if r.state == "COMPLETE"]
     if not completed:
         raise StepError(
             f"all {len(results)} trials failed; last: {results[-1].error}",
             hint="see the step log and trials/trials.json",
         )
-    best = min(completed, key=lambda r: (r.value if minimize else -(r.value or 0.0), r.number))
+    best = _best(completed, minimize)
+    assert best is not None
     best_dir = root / f"trial-{best.number:03d}"
     for name in ("model", "output"):
         if name in config["outputs"]:
