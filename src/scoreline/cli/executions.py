@@ -71,14 +71,18 @@ def show(
 
 def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
     """An execution header and its step table (also used by ``run --wait``)."""
+    from rich.markup import escape
+
+    # One line each, however long: piped output stays greppable.
     render.console.print(
-        f"Execution [bold]{execution.id}[/bold] of {execution.pipeline_name} "
+        f"Execution [bold]{execution.id}[/bold] of {escape(execution.pipeline_name)} "
         f"v{execution.pipeline_version}: {render.status(execution.status)}"
-        + (f" — {execution.failure_reason}" if execution.failure_reason else "")
+        + (f" — {escape(execution.failure_reason)}" if execution.failure_reason else ""),
+        soft_wrap=True,
     )
     if execution.parameters:
         params = ", ".join(f"{k}={v}" for k, v in execution.parameters.items())
-        render.console.print(f"Parameters: {params}", highlight=False)
+        render.console.print(f"Parameters: {escape(params)}", highlight=False, soft_wrap=True)
     render.table(
         None,
         ["Step", "Kind", "Status", "Attempt", "Duration", "Details"],
@@ -95,14 +99,17 @@ def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
         ],
     )
     produced = [
-        (f"{s.step_name}/{name}", str(output.get("uri", "")))
+        (s.step_kind, f"{s.step_name}/{name}", str(output.get("uri", "")))
         for s in steps
         if s.status == "Succeeded"
         for name, output in sorted(s.outputs.items())
-        if isinstance(output, dict)
+        if isinstance(output, dict) and f"executions/{execution.id}/" in str(output.get("uri"))
     ]
-    if produced and ExecutionStatus(execution.status).is_final:
-        render.table("Outputs", ["Step/output", "Where"], produced)
+    # What people look for: predictions, reports, trials; else whatever the run made.
+    results = [(step, uri) for kind, step, uri in produced if kind in RESULT_KINDS]
+    results = results or [(step, uri) for _, step, uri in produced]
+    if results and ExecutionStatus(execution.status).is_final:
+        render.table("Outputs", ["Step/output", "Where"], results)
 
 
 def details(step) -> str:  # type: ignore[no-untyped-def]
@@ -141,6 +148,9 @@ def details(step) -> str:  # type: ignore[no-untyped-def]
     if meta.get("checkSkipped"):
         return "baseline computed (check skipped)"
     return ", ".join(sorted(step.outputs))
+
+
+RESULT_KINDS = ("batch_transform", "quality_check", "tuning")
 
 
 def progress_text(report: dict[str, Any]) -> str:

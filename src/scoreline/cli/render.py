@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -11,8 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-# Piped output is not wrapped at 80 columns, so lines stay greppable.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Piped output is not wrapped at 80 columns, so lines stay greppable ($COLUMNS still rules).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
 
 def error(message: str) -> None:
