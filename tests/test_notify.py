@@ -226,3 +226,49 @@ def test_by_default_people_hear_about_outcomes_failures_violations_and_approvals
     _step_event(every, "Prep", "Starting")
     _step_event(every, "Prep", "Succeeded")
     assert Notifier(every, wide, {}, lambda e, s: "").enqueue(utcnow()) == 2, "opt in to all"
+
+
+@pytest.mark.parametrize(
+    ("notify_on", "expected"),
+    [
+        (["outcomes"], ["Pipeline: P - Succeeded"]),
+        (
+            ["approvals", "failed_steps"],
+            ["Pipeline Step: Train - Failed", "Model g/1 is waiting for approval"],
+        ),
+        (
+            ["steps", "executions"],
+            [
+                "Pipeline Step: Prep - Starting",
+                "Pipeline Step: Train - Failed",
+                "Pipeline: P - Executing",
+                "Pipeline: P - Succeeded",
+            ],
+        ),
+        (["model_changes"], ["Model g/1 is waiting for approval", "Model g/1: Approved"]),
+    ],
+)
+def test_notify_on_narrows_or_widens_what_is_sent(
+    store_url: str, notify_on: list[str], expected: list[str]
+) -> None:
+    store = MetadataStore(store_url)
+    _step_event(store, "Prep", "Starting")
+    _step_event(store, "Train", "Failed")
+    for status in ("Executing", "Succeeded"):
+        store.append_event(
+            "Pipeline Execution Status Change",
+            {"pipelineName": "P", "pipelineExecutionId": "e1",
+             "currentPipelineExecutionStatus": status},
+        )  # fmt: skip
+    store.models.create_version(
+        "g",
+        approval_status="PendingManualApproval",
+        flavor="xgboost",
+        artifact_uri="file:///m",
+        artifact_sha256="0" * 64,
+        actor="ann",
+    )
+    store.models.set_status("g", 1, "Approved", "bob")
+    settings = NotificationSettings(urls=["json://127.0.0.1:9/hook"], notify_on=notify_on)
+    Notifier(store, settings, {}, lambda e, s: "").enqueue(utcnow())
+    assert [d.subject for d in store.deliveries.list(limit=100)][::-1] == expected

@@ -194,6 +194,25 @@ SUBJECT_PRESETS = {
 }
 
 
+NotifyOn = Literal[
+    "outcomes",
+    "failed_steps",
+    "custom_steps",
+    "violations",
+    "approvals",
+    "executions",
+    "steps",
+    "model_changes",
+]
+DEFAULT_NOTIFY_ON: tuple[NotifyOn, ...] = (
+    "outcomes",
+    "failed_steps",
+    "custom_steps",
+    "violations",
+    "approvals",
+)
+
+
 class NotificationSettings(BaseModel):
     """Where status changes are sent. Email goes to the environment's ``email_recipient``
     through ``smtp`` (or ``$SCORELINE_SMTP_URL``); ``urls`` are further apprise targets."""
@@ -203,10 +222,15 @@ class NotificationSettings(BaseModel):
     smtp: str | None = Field(default=None, description="smtp://host:port (or smtps://)")
     sender: str = "scoreline@localhost"
     urls: list[str] = Field(default_factory=list)
+    notify_on: list[NotifyOn] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFY_ON),
+        description="what is sent: outcomes, failed_steps, custom_steps, violations, "
+        "approvals (the default), and to widen: executions (every execution status change), "
+        "steps (every step status change), model_changes (every approval change)",
+    )
     events: list[str] | None = Field(
         default=None,
-        description="send every event of these detail-types; default: outcomes, failed "
-        "steps, custom_notification_config steps, violations and approvals awaited",
+        description="send every event of these detail-types instead of notify_on",
     )
     ui_url: str | None = Field(
         default=None,

@@ -12,8 +12,9 @@ the store's outbox with retries; a failed delivery never fails a pipeline.
 What is sent by default is what people act on: pipeline outcomes (Succeeded, Failed,
 Stopped), failed steps, the steps ``custom_notification_config`` names, quality violations
 and model versions waiting for approval, plus whatever a rule with ``notify: true``
-matches. ``notifications.events`` (a list of detail-types) sends every event of those types
-instead, as before.
+matches. ``notifications.notify_on`` narrows that list or widens it (every execution or
+step status change, every approval change); ``notifications.events`` (a list of
+detail-types) sends every event of those types instead.
 """
 
 from __future__ import annotations
@@ -241,21 +242,31 @@ def message(
     return found
 
 
-def worth_telling(event: EventRecord, customs: list[CustomMessage]) -> bool:
-    """Whether an event is one people act on (the default selection, see the module doc)."""
+def categories(event: EventRecord, customs: list[CustomMessage]) -> set[str]:
+    """The ``notifications.notify_on`` categories an event belongs to."""
     detail = event.detail
+    found = set()
     if event.detail_type == DetailType.EXECUTION_STATUS.value:
-        return detail.get("currentPipelineExecutionStatus") in OUTCOMES
-    if event.detail_type == DetailType.STEP_STATUS.value:
+        found.add("executions")
+        if detail.get("currentPipelineExecutionStatus") in OUTCOMES:
+            found.add("outcomes")
+    elif event.detail_type == DetailType.STEP_STATUS.value:
+        found.add("steps")
         status = str(detail.get("currentStepStatus", ""))
-        step = str(detail.get("stepName", ""))
-        return status == "Failed" or any(c.matches(step, status) for c in customs)
-    if event.detail_type == DetailType.MODEL_PACKAGE_STATE.value:
-        return detail.get("ModelApprovalStatus") == AWAITING
-    return event.detail_type in (
+        if status == "Failed":
+            found.add("failed_steps")
+        if any(c.matches(str(detail.get("stepName", "")), status) for c in customs):
+            found.add("custom_steps")
+    elif event.detail_type == DetailType.MODEL_PACKAGE_STATE.value:
+        found.add("model_changes")
+        if detail.get("ModelApprovalStatus") == AWAITING:
+            found.add("approvals")
+    elif event.detail_type in (
         DetailType.DATA_QUALITY_VIOLATION.value,
         DetailType.MODEL_QUALITY_VIOLATION.value,
-    )
+    ):
+        found.add("violations")
+    return found
 
 
 def metrics_line(metrics: Mapping[str, Any]) -> str:
@@ -296,7 +307,7 @@ class Notifier:
         chosen = (
             event.detail_type in self.settings.events
             if self.settings.events is not None
-            else worth_telling(event, self.customs)
+            else bool(categories(event, self.customs) & set(self.settings.notify_on))
         )
         return chosen or any(matches(pattern, event.envelope()) for pattern in self.patterns)
 
