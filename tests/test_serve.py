@@ -548,7 +548,15 @@ def test_a_first_serve_does_not_mail_the_history_but_what_happens_next(
     hook = Webhook()
     old = _history(project, hook)
     client = project.client()
+    for n in range(300):  # a project with a long history of outcomes people were told of
+        client.store.append_event(
+            "Pipeline Execution Status Change",
+            {"pipelineName": "P", "pipelineExecutionId": f"old-{n}",
+             "currentPipelineExecutionStatus": "Failed"},
+        )  # fmt: skip
+    old += [f"old-{n}" for n in range(300)]
     last_old = max(e.seq for e in client.events(limit=1000))
+    assert last_old > 300
     serve = Serve(project.root, {})
     serve.start()
     try:
