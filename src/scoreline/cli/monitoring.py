@@ -72,7 +72,7 @@ def check(
     """Check DATA against a baseline; writes statistics.json and constraint_violations.json."""
     from scoreline.data.io import load_json_object, use_jemalloc
     from scoreline.errors import ParameterError
-    from scoreline.monitoring.dataset import profile_data, write_check
+    from scoreline.monitoring.dataset import constraint_domains, profile_data, write_check
 
     use_jemalloc()
     if baseline is not None:
@@ -83,8 +83,15 @@ def check(
             "no baseline given", where="--baseline", hint="give --baseline DIR or --constraints"
         )
     baseline_statistics = load_json_object(statistics) if statistics else None
-    current = profile_data(data, header, _columns(columns), baseline_statistics)
-    report = write_check(current, load_json_object(constraints), baseline_statistics, output)
+    baseline_constraints = load_json_object(constraints)
+    current = profile_data(
+        data,
+        header,
+        _columns(columns),
+        baseline_statistics,
+        domains=constraint_domains(baseline_constraints),
+    )
+    report = write_check(current, baseline_constraints, baseline_statistics, output)
     violations = [v.to_json() for v in report.violations]
     if as_json:
         render.print_json({"item_count": current.item_count, "violations": violations})

@@ -33,6 +33,7 @@ class Drift:
     value: float
     threshold: float
     note: str = ""
+    units: str = ""
 
     @property
     def violated(self) -> bool:
@@ -55,6 +56,7 @@ class Drift:
             "method": self.method,
             "value": self.value,
             "threshold": self.threshold,
+            "units": self.units,
         }
 
 
@@ -110,7 +112,8 @@ def check_data_quality(
                 Violation(
                     constraint.name,
                     "missing_column_check",
-                    f"Column '{constraint.name}' of the baseline is missing from the data.",
+                    f"Column '{constraint.name}' of the baseline is missing from the "
+                    f"data{current.column_note}.",
                 )
             )
             continue
@@ -127,7 +130,7 @@ def check_data_quality(
                 Violation(
                     name,
                     "extra_column_check",
-                    f"Column '{name}' is not in the baseline constraints.",
+                    f"Column '{name}' is not in the baseline constraints{current.column_note}.",
                 )
             )
     return report
@@ -149,8 +152,8 @@ def _feature_checks(feature: FeatureProfile, constraint: FeatureConstraint) -> l
                     "data_type_check",
                     f"Data type match requirement is not met. Expected data type: "
                     f"{constraint.inferred_type}, Expected match: "
-                    f"{config.datatype_check_threshold:.1%}. Observed: Only {share:.1%} of data "
-                    f"is {constraint.inferred_type}.",
+                    f"{percent(config.datatype_check_threshold)}. Observed: Only "
+                    f"{percent(share)} of data is {constraint.inferred_type}.",
                     share,
                     config.datatype_check_threshold,
                 )
@@ -164,7 +167,7 @@ def _feature_checks(feature: FeatureProfile, constraint: FeatureConstraint) -> l
                     feature.name,
                     "completeness_check",
                     f"Data completeness requirement is not met. Expected completeness: "
-                    f"{constraint.completeness:.1%}. Observed: {completeness:.1%}.",
+                    f"{percent(constraint.completeness)}. Observed: {percent(completeness)}.",
                     completeness,
                     constraint.completeness,
                 )
@@ -179,24 +182,40 @@ def _feature_checks(feature: FeatureProfile, constraint: FeatureConstraint) -> l
                 0.0,
             )
         )
-    if constraint.domains is not None and feature.categories is not None and present:
-        allowed = set(constraint.domains)
-        inside = sum(c for v, c in feature.categories.items() if v in allowed)
+    counted = _in_domain(feature, constraint.domains) if constraint.domains is not None else None
+    if counted is not None and present:
+        inside, unknown = counted
         share = inside / present
         if share < config.domain_content_threshold:
-            unknown = sorted(v for v in feature.categories if v not in allowed)[:5]
             found.append(
                 Violation(
                     feature.name,
                     "categorical_values_check",
-                    f"Only {share:.1%} of the values are in the baseline domain "
-                    f"(expected {config.domain_content_threshold:.1%}); new values include "
-                    f"{', '.join(repr(u) for u in unknown)}.",
+                    f"Only {percent(share)} of the values are in the baseline domain "
+                    f"(expected {percent(config.domain_content_threshold)}); new values "
+                    f"include {', '.join(repr(u) for u in unknown)}.",
                     share,
                     config.domain_content_threshold,
                 )
             )
     return found
+
+
+def percent(share: float) -> str:
+    """A share as Model Monitor writes it: every digit (99.96560840267052%), not 100.0%."""
+    return f"{share * 100!r}%"
+
+
+def _in_domain(feature: FeatureProfile, domains: tuple[str, ...]) -> tuple[int, list[str]] | None:
+    """How many present values lie in ``domains``, and a few that do not: exact when the
+    profile counted against this domain, else from its category tally (None without one)."""
+    allowed = set(domains)
+    if feature.domain is not None and feature.domain == allowed:
+        return feature.in_domain, sorted(feature.outside)
+    if feature.categories is None:
+        return None
+    inside = sum(c for v, c in feature.categories.items() if v in allowed)
+    return inside, sorted(v for v in feature.categories if v not in allowed)[:5]
 
 
 def _drift(
@@ -216,17 +235,26 @@ def _drift(
             math.sqrt(feature.m2 / feature.count),
         )
         method = config.drift_method
-        value = drift.numeric_distance(method, reference, current)
+        note = ""
+        if method == "KS":
+            value, p_value = drift.ks_test(reference, current)
+            note = f" (p-value {p_value:.6g})"
+        else:
+            value = drift.numeric_distance(method, reference, current, config.jensen_shannon_base)
         threshold = config.comparison_threshold
         label = method
         if method in ("LInfinity", "KS"):
             label = f"{method}/{config.comparison_method}"
             if config.comparison_method.lower() == "robust":
                 threshold = max(threshold, ks_critical_value(reference.count, current.count))
-        note = ""
-        if method == "KS":
-            note = f" (p-value {drift.ks_p_value(value, reference.count, current.count):.3g})"
-        return Drift(feature.name, label, value, threshold, note)
+        return Drift(
+            feature.name,
+            label,
+            value,
+            threshold,
+            note,
+            drift.units(method, config.jensen_shannon_base),
+        )
     string_stats = baseline.get("string_statistics")
     if string_stats and feature.categories:
         buckets = string_stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
@@ -234,8 +262,16 @@ def _drift(
             return None
         reference_counts = {str(b["value"]): float(b["count"]) for b in buckets}
         method = config.categorical_drift_method
-        value = drift.categorical_distance(method, reference_counts, feature.categories)
-        return Drift(feature.name, method, value, config.categorical_comparison_threshold)
+        value = drift.categorical_distance(
+            method, reference_counts, feature.categories, config.jensen_shannon_base
+        )
+        return Drift(
+            feature.name,
+            method,
+            value,
+            config.categorical_comparison_threshold,
+            units=drift.units(method, config.jensen_shannon_base),
+        )
     return None
 
 

@@ -4,6 +4,7 @@ current Model Monitor shape and the older one (``enable_comparisons``, per-featu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +31,9 @@ class MonitoringConfig:
     drift_method: str = "LInfinity"
     """scoreline's extension: the numeric drift distance (LInfinity, KS, PSI, Wasserstein,
     JensenShannon); written only when not the default, so files stay Model Monitor's."""
+    jensen_shannon_base: float | None = None
+    """scoreline's extension: the log base of JensenShannon (natural log when unset, as
+    scipy and Evidently; 2 gives a distance between 0 and 1)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +48,11 @@ class MonitoringConfig:
                 "categorical_comparison_threshold": self.categorical_comparison_threshold,
                 "categorical_drift_method": self.categorical_drift_method,
                 **({"drift_method": self.drift_method} if self.drift_method != "LInfinity" else {}),
+                **(
+                    {"jensen_shannon_base": self.jensen_shannon_base}
+                    if self.jensen_shannon_base is not None
+                    else {}
+                ),
             },
         }
 
@@ -71,6 +80,10 @@ class Constraints:
 
     def feature(self, name: str) -> FeatureConstraint | None:
         return next((f for f in self.features if f.name == name), None)
+
+    def domains(self) -> dict[str, frozenset[str]]:
+        """The allowed values of each feature that has a ``domains`` constraint."""
+        return {f.name: frozenset(f.domains) for f in self.features if f.domains is not None}
 
     def to_json(self) -> dict[str, Any]:
         features = []
@@ -121,7 +134,21 @@ def _read_config(data: dict[str, Any], base: MonitoringConfig) -> MonitoringConf
             str(merged.get("categorical_drift_method", base.categorical_drift_method)), True
         ),
         drift_method=method_name(str(merged.get("drift_method", base.drift_method)), False),
+        jensen_shannon_base=_log_base(merged.get("jensen_shannon_base", base.jensen_shannon_base)),
     )
+
+
+def _log_base(value: Any) -> float | None:
+    if value is None:
+        return None
+    base = float(value)
+    if not base > 0 or base == 1 or not math.isfinite(base):
+        raise DataError(
+            f"jensen_shannon_base {value!r} is not a logarithm base",
+            where="constraints.json monitoring_config",
+            hint="use 2, 10, or leave it out for the natural log",
+        )
+    return base
 
 
 def read_constraints(data: dict[str, Any], source: str = "constraints.json") -> Constraints:

@@ -5,7 +5,7 @@ from it, and a check of it against a baseline. Used by the ``quality_check`` ste
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +47,24 @@ def dataset_columns(
     with first.open(encoding="utf-8") as handle:
         width = handle.readline().count(",") + 1
     if baseline is not None:
+        # Matched by position, as Model Monitor names headerless columns: the check then
+        # reports the baseline's last columns as missing, or the file's last as extra.
         names = [f["name"] for f in baseline.get("features", [])]
-        if len(names) != width:
-            raise DataError(
-                f"the file has {width} columns and no header, the baseline has {len(names)}",
-                where=str(first),
-                hint="name the columns (--columns / columns:) or give the file a header",
-            )
-        return names
+        return names[:width] + [f"_c{i}" for i in range(len(names), width)]
     return [f"_c{i}" for i in range(width)]
+
+
+def position_note(files: list[Path], header: bool, names: Sequence[str], baseline: Any) -> str:
+    """Why columns are missing or extra when a headerless file was matched by position."""
+    if header or baseline is None or file_format(files[0]) != "csv":
+        return ""
+    expected = len(baseline.get("features", []))
+    if expected == len(names):
+        return ""
+    return (
+        f" (the file has {len(names)} columns and no header, the baseline {expected}: "
+        "columns were matched by position)"
+    )
 
 
 PROFILE_READ_BYTES = 256 << 10
@@ -78,11 +87,15 @@ def _baseline_kinds(baseline: dict[str, Any] | None) -> dict[str, ColumnKind]:
 
 
 def _profile_file(
-    path: Path, names: list[str], spec: TableSpec, on_rows: Callable[[int], None] | None
+    path: Path,
+    names: list[str],
+    spec: TableSpec,
+    on_rows: Callable[[int], None] | None,
+    domains: Mapping[str, frozenset[str]] | None,
 ) -> DatasetProfile:
     """Small reads keep pyarrow's read-ahead small (it holds about 40 blocks); batches are
     then profiled a few at a time, so the per-call cost of profiling stays low."""
-    result = DatasetProfile(names)
+    result = DatasetProfile(names, domains)
     pending: list[pa.RecordBatch] = []
     size = 0
 
@@ -109,24 +122,27 @@ def profile_data(
     columns: Sequence[str] | None = None,
     baseline: dict[str, Any] | None = None,
     on_rows: Callable[[int], None] | None = None,
+    domains: Mapping[str, frozenset[str]] | None = None,
 ) -> DatasetProfile:
     """One streaming pass over every data file under ``path``. Columns the baseline says are
     numbers are parsed as numbers; a file where that fails (a text value, a fraction in an
     integer column) is profiled again from its text, which Model Monitor's type rules need.
-    ``on_rows`` is told the number of rows of each profiled batch."""
+    ``on_rows`` is told the number of rows of each profiled batch; values of a column with
+    ``domains`` (the baseline constraints' allowed values) are counted against it exactly."""
     files = data_files(path)
     names = dataset_columns(files, header, columns, baseline)
     typed = TableSpec(
         names, {n: k for n, k in _baseline_kinds(baseline).items() if n in names}, header
     )
     text = TableSpec(names, {}, header)
-    total = DatasetProfile(names)
+    total = DatasetProfile(names, domains)
+    total.column_note = "" if columns else position_note(files, header, names, baseline)
     for file in files:
         try:
-            part = _profile_file(file, names, typed if typed.kinds else text, on_rows)
+            part = _profile_file(file, names, typed if typed.kinds else text, on_rows, domains)
         except FastPathError:
             try:
-                part = _profile_file(file, names, text, on_rows)
+                part = _profile_file(file, names, text, on_rows, domains)
             except FastPathError:
                 for chunk in careful_csv_chunks(file, text):
                     if chunk.rejects:
@@ -156,6 +172,11 @@ def write_baseline(current: DatasetProfile, out: Path) -> tuple[dict[str, Any], 
     write_json(out / "statistics.json", statistics)
     write_json(out / "constraints.json", constraints.to_json())
     return statistics, constraints
+
+
+def constraint_domains(constraints: dict[str, Any] | None) -> dict[str, frozenset[str]]:
+    """The allowed values per feature of a ``constraints.json`` document (none without)."""
+    return read_constraints(constraints).domains() if constraints else {}
 
 
 def write_check(

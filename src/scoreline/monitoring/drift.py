@@ -1,18 +1,24 @@
 """Distances between a baseline distribution and the current one.
 
 Numeric features compare KLL sketches (Model Monitor's own baseline sketches included);
-categorical features compare category frequencies. Methods:
+categorical features compare category frequencies. Methods, and the units of what they
+report:
 
 - ``LInfinity`` (Model Monitor's default): the largest gap between the two cumulative
-  distributions (numeric) or category frequencies (categorical);
-- ``KS``: the Kolmogorov-Smirnov statistic (the same gap for numeric features), reported with
-  its asymptotic p-value;
-- ``PSI``: population stability index over the baseline's 10 equal-width buckets (numeric) or
-  the categories, with empty cells floored at 1e-4;
-- ``Wasserstein``: the earth mover's distance divided by the baseline's standard deviation,
-  so one threshold fits features of any scale;
-- ``JensenShannon``: the Jensen-Shannon distance (base 2, between 0 and 1) over the same
-  cells as PSI.
+  distributions (numeric) or category shares (categorical), between 0 and 1;
+- ``KS``: the two-sample Kolmogorov-Smirnov statistic (that same gap for numeric features)
+  and its p-value as ``scipy.stats.ks_2samp`` computes them: scipy's own test when both
+  sketches still hold every value (exact p-value up to 10,000 values each), else the gap of
+  the sketches with Smirnov's asymptotic p-value, scipy's formula for large samples;
+- ``PSI``: population stability index, sum of ``(c - b) * ln(c / b)`` over the baseline's
+  10 equal-width buckets (numeric, open-ended at both ends) or the categories, with empty
+  cells floored at 1e-4 (natural log: 0.1 is "some shift", 0.25 "a large one");
+- ``Wasserstein``: the earth mover's distance (``scipy.stats.wasserstein_distance`` of the
+  two samples) divided by the baseline's standard deviation, so one threshold fits
+  features of any scale;
+- ``JensenShannon``: the Jensen-Shannon distance over the same cells as PSI, as
+  ``scipy.spatial.distance.jensenshannon`` computes it: natural log by default (between 0
+  and sqrt(ln 2) = 0.83), base 2 (between 0 and 1) with ``jensen_shannon_base: 2``.
 """
 
 from __future__ import annotations
@@ -94,32 +100,77 @@ def psi(base: np.ndarray, cur: np.ndarray) -> float:
     return float(((c - b) * np.log(c / b)).sum())
 
 
-def jensen_shannon(base: np.ndarray, cur: np.ndarray) -> float:
+def jensen_shannon(base: np.ndarray, cur: np.ndarray, log_base: float | None = None) -> float:
+    """The Jensen-Shannon distance of two histograms (normalised here), in natural log
+    unless ``log_base`` is given."""
     b = base / base.sum() if base.sum() else base
     c = cur / cur.sum() if cur.sum() else cur
     m = (b + c) / 2
 
     def kl(p: np.ndarray) -> float:
         mask = p > 0
-        return float((p[mask] * np.log2(p[mask] / m[mask])).sum())
+        return float((p[mask] * np.log(p[mask] / m[mask])).sum())
 
-    return math.sqrt(max((kl(b) + kl(c)) / 2, 0.0))
+    divergence = max((kl(b) + kl(c)) / 2, 0.0)
+    if log_base is not None:
+        divergence /= math.log(log_base)
+    return math.sqrt(divergence)
 
 
-NUMERIC: dict[str, Callable[[Numeric, Numeric], float]] = {
-    "LInfinity": _linf,
-    "KS": _linf,
-    "PSI": lambda b, c: psi(*_cells(b, c)),
-    "Wasserstein": _wasserstein,
-    "JensenShannon": lambda b, c: jensen_shannon(*_cells(b, c)),
+def ks_test(baseline: Numeric, current: Numeric) -> tuple[float, float]:
+    """The Kolmogorov-Smirnov statistic and p-value (see the module doc)."""
+    from scipy import stats
+
+    exact = baseline.sketch.exact_values(), current.sketch.exact_values()
+    if exact[0] is not None and exact[1] is not None and exact[0].size and exact[1].size:
+        found = stats.ks_2samp(exact[0], exact[1])
+        return float(found.statistic), float(found.pvalue)
+    statistic = _linf(baseline, current)
+    larger, smaller = sorted([baseline.count, current.count], reverse=True)
+    effective = round(larger * smaller / (larger + smaller))
+    return statistic, float(np.clip(stats.kstwo.sf(statistic, effective), 0.0, 1.0))
+
+
+NUMERIC: dict[str, Callable[[Numeric, Numeric, float | None], float]] = {
+    "LInfinity": lambda b, c, _: _linf(b, c),
+    "KS": lambda b, c, _: ks_test(b, c)[0],
+    "PSI": lambda b, c, _: psi(*_cells(b, c)),
+    "Wasserstein": lambda b, c, _: _wasserstein(b, c),
+    "JensenShannon": lambda b, c, log_base: jensen_shannon(*_cells(b, c), log_base),
 }
 
 
-def numeric_distance(method: str, baseline: Numeric, current: Numeric) -> float:
-    return NUMERIC[method](baseline, current)
+UNITS = {
+    "LInfinity": "largest gap between the cumulative distributions (0 to 1)",
+    "KS": "Kolmogorov-Smirnov statistic (0 to 1); p-value as scipy.stats.ks_2samp",
+    "PSI": "population stability index, natural log, over the baseline's 10 equal-width "
+    "buckets or the categories, empty cells at 1e-4",
+    "Wasserstein": "earth mover's distance in baseline standard deviations",
+    "JensenShannon": "Jensen-Shannon distance over the baseline's 10 equal-width buckets or "
+    "the categories",
+}
 
 
-def categorical_distance(method: str, baseline: dict[str, float], current: dict[str, int]) -> float:
+def units(method: str, log_base: float | None = None) -> str:
+    """What a method's figure is, in words (written with each drift result)."""
+    text = UNITS[method.split("/")[0]]
+    if method.startswith("JensenShannon"):
+        text += f", log base {log_base:g}" if log_base else ", natural log (0 to 0.83)"
+    return text
+
+
+def numeric_distance(
+    method: str, baseline: Numeric, current: Numeric, log_base: float | None = None
+) -> float:
+    return NUMERIC[method](baseline, current, log_base)
+
+
+def categorical_distance(
+    method: str,
+    baseline: dict[str, float],
+    current: dict[str, int],
+    log_base: float | None = None,
+) -> float:
     keys = sorted(set(baseline) | set(current))
     base = np.array([baseline.get(k, 0.0) for k in keys], dtype=np.float64)
     cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
@@ -128,15 +179,5 @@ def categorical_distance(method: str, baseline: dict[str, float], current: dict[
     if method == "PSI":
         return psi(base, cur)
     if method == "JensenShannon":
-        return jensen_shannon(base, cur)
+        return jensen_shannon(base, cur, log_base)
     return float(np.abs(base - cur).max()) if keys else 0.0
-
-
-def ks_p_value(statistic: float, n: float, m: float) -> float:
-    """Asymptotic two-sample Kolmogorov-Smirnov p-value."""
-    effective = math.sqrt(n * m / (n + m))
-    x = (effective + 0.12 + 0.11 / effective) * statistic
-    if x < 0.3:
-        return 1.0
-    total = sum((-1) ** (k - 1) * math.exp(-2 * k * k * x * x) for k in range(1, 101))
-    return float(min(max(2 * total, 0.0), 1.0))

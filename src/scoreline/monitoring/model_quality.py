@@ -65,6 +65,12 @@ def _auc(truth: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _f_beta(precision: np.ndarray, recall: np.ndarray, beta: float) -> np.ndarray:
+    """scikit-learn's F-beta: 0 where precision and recall are both 0."""
+    b2 = beta * beta
+    return _ratio((1 + b2) * precision * recall, b2 * precision + recall)
+
+
 def _binary_values(truth: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
     label = score >= 0.5
     positive = truth == 1
@@ -82,25 +88,40 @@ def _binary_values(truth: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray
         "accuracy": (label == positive).mean(axis=-1),
         "precision": precision,
         "recall": recall,
-        "f1": _ratio(2 * precision * recall, precision + recall),
+        "f0_5": _f_beta(precision, recall, 0.5),
+        "f1": _f_beta(precision, recall, 1.0),
+        "f2": _f_beta(precision, recall, 2.0),
         "auc": auc,
     }
 
 
 def _multiclass_values(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
-    classes = np.unique(truth)
-    precision, recall = [], []
+    """As scikit-learn computes them, over the labels of the truth and the predictions
+    together (a class only ever predicted counts, with precision 0): accuracy; precision,
+    recall and f1 averaged over classes (``macro``); and Model Monitor's ``weighted_*``,
+    averaged by each class's support in the truth."""
+    classes = np.union1d(np.unique(truth), np.unique(predicted))
+    support, precision, recall = [], [], []
     for c in classes:
         tp = ((predicted == c) & (truth == c)).sum(axis=-1)
+        actual = (truth == c).sum(axis=-1)
+        support.append(actual)
         precision.append(_ratio(tp, (predicted == c).sum(axis=-1)))
-        recall.append(_ratio(tp, (truth == c).sum(axis=-1)))
-    p, r = np.mean(precision, axis=0), np.mean(recall, axis=0)
-    return {
+        recall.append(_ratio(tp, actual))
+    weights = np.array(support, dtype=np.float64)
+    weights = weights / np.maximum(weights.sum(axis=0), 1)
+    p, r = np.array(precision), np.array(recall)
+    values = {
         "accuracy": (predicted == truth).mean(axis=-1),
-        "precision": p,
-        "recall": r,
-        "f1": _ratio(2 * p * r, p + r),
+        "precision": p.mean(axis=0),
+        "recall": r.mean(axis=0),
+        "f1": _f_beta(p, r, 1.0).mean(axis=0),
+        "weighted_precision": (weights * p).sum(axis=0),
+        "weighted_recall": (weights * r).sum(axis=0),
     }
+    for beta, name in ((0.5, "weighted_f0_5"), (1.0, "weighted_f1"), (2.0, "weighted_f2")):
+        values[name] = (weights * _f_beta(p, r, beta)).sum(axis=0)
+    return values
 
 
 _VALUES = {
@@ -113,10 +134,12 @@ _VALUES = {
 def quality_metrics(
     truth: np.ndarray, predicted: np.ndarray, problem_type: str = "regression"
 ) -> dict[str, Metric]:
-    """The problem type's metrics, each with a bootstrap standard deviation (seeded).
-    Regression: mse, rmse, mae, r2. Binary classification (predictions are labels or
-    scores, thresholded at 0.5; positives are 1): accuracy, precision, recall, f1, auc.
-    Multiclass (predictions are labels): accuracy and macro precision, recall, f1."""
+    """The problem type's metrics, each with a bootstrap standard deviation (seeded), equal
+    to scikit-learn's on the same rows. Regression: mse, rmse, mae, r2. Binary
+    classification (predictions are labels or scores, thresholded at 0.5; positives are 1):
+    accuracy, precision, recall, f0_5, f1, f2, auc. Multiclass (predictions are labels):
+    accuracy, macro precision, recall and f1, and weighted_precision, weighted_recall,
+    weighted_f0_5, weighted_f1, weighted_f2."""
     truth = np.asarray(truth, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
     if truth.size == 0:

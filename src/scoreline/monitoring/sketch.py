@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-KLL_K = 2048
+KLL_K = 4096
+"""Twice Model Monitor's 2048 (the file states the k it was built with): the CDF error at
+1M rows is at most about 0.0008 instead of 0.0015 (``tests/test_oracles.py``)."""
 KLL_C = 0.64
 KMV_K = 1024
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -31,15 +33,17 @@ class KLLSketch:
     def update(self, values: np.ndarray) -> None:
         if not values.size:
             return
-        # A large chunk goes straight to the level it fits: a 1-in-2**h sample from a random
-        # offset, weighted 2**h, is what h rounds of compaction would keep, at O(n) instead
-        # of sorting every value.
+        # A large chunk goes straight to the level it fits: every 2**h-th value of the
+        # sorted chunk from a random offset, weighted 2**h, is what h rounds of compaction
+        # would keep (each value stands for its neighbours in rank, so the sketch's CDF
+        # stays within 2**-h of the chunk's). Striding unsorted values instead kept a row
+        # sample, whose CDF was off by up to 0.026 at 1M rows.
         level = 0
         while values.size >> level > self.k:
             level += 1
         if level:
             step = 1 << level
-            values = values[int(self._rng.integers(step)) :: step]
+            values = np.sort(values)[int(self._rng.integers(step)) :: step]
         while len(self.levels) <= level:
             self.levels.append(np.empty(0))
         self.levels[level] = np.concatenate([self.levels[level], values.astype(np.float64)])
@@ -70,6 +74,12 @@ class KLLSketch:
                 self.levels[h + 1] = np.concatenate([self.levels[h + 1], pairs[offset::2]])
                 self.levels[h] = keep
             h += 1
+
+    def exact_values(self) -> np.ndarray | None:
+        """Every value the sketch has seen, when it has not compacted any (else None)."""
+        if any(items.size for items in self.levels[1:]):
+            return None
+        return np.sort(self.levels[0])
 
     def weighted(self) -> tuple[np.ndarray, np.ndarray]:
         """Items sorted, with their weights."""

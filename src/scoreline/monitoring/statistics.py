@@ -10,7 +10,7 @@ merge, so chunks (and workers) can be profiled apart and combined.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -26,17 +26,22 @@ from scoreline.monitoring.sketch import (
 NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 INTEGER_PATTERN = r"^\s*[+-]?\d+\s*$"
 CATEGORY_LIMIT = 1000
-"""Text columns with more distinct values than this get no category distribution."""
+"""Text columns with more distinct values than this get no category distribution (their
+domain check still counts exactly, see :class:`FeatureProfile`)."""
 BUCKETS = 10
 
 INTEGRAL, FRACTIONAL, STRING, UNKNOWN = "Integral", "Fractional", "String", "Unknown"
 
 
 class FeatureProfile:
-    """Running profile of one column."""
+    """Running profile of one column. With the baseline's ``domain`` (its allowed text
+    values), the values inside it are counted exactly whatever the column's cardinality."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, domain: frozenset[str] | None = None) -> None:
         self.name = name
+        self.domain = domain
+        self.in_domain = 0
+        self.outside: list[str] = []  # a few values outside the domain, for the message
         self.missing = 0
         self.integral = 0
         self.fractional = 0
@@ -114,6 +119,7 @@ class FeatureProfile:
         tally = dict(zip(text.to_pylist(), counts.field("counts").to_pylist(), strict=True))
         self.missing += tally.pop(None, 0) + tally.pop("", 0)
         self.text += sum(tally.values())
+        self._count_domain(tally)
         present = pa.array(list(tally), pa.string())
         self.text_distinct.update_hashes(hash_strings(present.to_pylist()))
         if self.categories is not None:
@@ -153,13 +159,24 @@ class FeatureProfile:
     def _update_text(self, present: pa.Array) -> None:
         counts = pc.value_counts(present)
         values = counts.field("values").to_pylist()
+        tally = dict(zip(values, counts.field("counts").to_pylist(), strict=True))
         self.text_distinct.update_hashes(hash_strings(values))
+        self._count_domain(tally)
         if self.categories is None:
             return
-        for value, count in zip(values, counts.field("counts").to_pylist(), strict=True):
+        for value, count in tally.items():
             self.categories[value] = self.categories.get(value, 0) + count
         if len(self.categories) > CATEGORY_LIMIT:
             self.categories = None
+
+    def _count_domain(self, tally: dict[str, int]) -> None:
+        if self.domain is None:
+            return
+        for value, count in tally.items():
+            if value in self.domain:
+                self.in_domain += count
+            elif len(self.outside) < 5 and value not in self.outside:
+                self.outside.append(value)
 
     def merge(self, other: FeatureProfile) -> None:
         """Fold another profile of the same column into this one."""
@@ -179,6 +196,8 @@ class FeatureProfile:
             self.sketch.merge(other.sketch)
             self.numeric_distinct.merge(other.numeric_distinct)
         self.text_distinct.merge(other.text_distinct)
+        self.in_domain += other.in_domain
+        self.outside += [v for v in other.outside if v not in self.outside][: 5 - len(self.outside)]
         if self.categories is None or other.categories is None:
             self.categories = None
         else:
@@ -248,12 +267,20 @@ class FeatureProfile:
 
 
 class DatasetProfile:
-    """Profiles of every column of a dataset."""
+    """Profiles of every column of a dataset (``domains``: the baseline's allowed values of
+    its categorical columns, counted exactly; see :class:`FeatureProfile`)."""
 
-    def __init__(self, columns: Sequence[str]) -> None:
+    def __init__(
+        self, columns: Sequence[str], domains: Mapping[str, frozenset[str]] | None = None
+    ) -> None:
         self.columns = list(columns)
-        self.features = {name: FeatureProfile(name) for name in self.columns}
+        self.domains = dict(domains or {})
+        self.features = {
+            name: FeatureProfile(name, self.domains.get(name)) for name in self.columns
+        }
         self.item_count = 0
+        self.column_note = ""
+        """Why the columns may not be the baseline's (added to missing/extra column checks)."""
 
     def update(self, batch: pa.RecordBatch | pa.Table) -> None:
         self.item_count += batch.num_rows
@@ -265,7 +292,7 @@ class DatasetProfile:
         for name, feature in other.features.items():
             if name not in self.features:
                 self.columns.append(name)
-                self.features[name] = FeatureProfile(name)
+                self.features[name] = FeatureProfile(name, feature.domain)
             self.features[name].merge(feature)
 
     def to_statistics(self) -> dict[str, Any]:

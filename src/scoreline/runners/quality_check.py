@@ -10,6 +10,7 @@ from typing import Any
 from scoreline.data.io import data_files, load_json_object
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import (
+    constraint_domains,
     profile_data,
     write_baseline,
     write_check,
@@ -53,7 +54,12 @@ def data_quality(config: dict[str, Any]) -> dict[str, Any]:
     total, estimated = estimate_rows(data_files(dataset), header)
     progress = Progress("rows profiled", total, estimated=estimated)
     current = profile_data(
-        dataset, header, config.get("columns"), baseline_statistics, on_rows=progress.add
+        dataset,
+        header,
+        config.get("columns"),
+        baseline_statistics,
+        on_rows=progress.add,
+        domains=constraint_domains(baseline_constraints),
     )
     report = output_dir("report")
     metadata: dict[str, Any] = {"itemCount": current.item_count, "columns": len(current.columns)}

@@ -103,7 +103,7 @@ def load_entry_point(path: Path) -> Any:
 
 
 def default_model_fn(model_dir: str) -> Any:
-    import joblib  # type: ignore[import-not-found]  # in the step environment only
+    import joblib  # in the step environment only
 
     path = Path(model_dir) / "model.joblib"
     if not path.is_file():
