@@ -35,43 +35,62 @@ def _postgres_bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (initdb + pg_ctl, fsync off); yields the server URL
-    without a database name. PostgreSQL refuses to run as root, so as root it runs as the
-    ``postgres`` user."""
-    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL is not installed (make test installs it)")
-    root = Path(tempfile.mkdtemp(prefix="scoreline-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    data = root / "data"
-    subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-         "--locale=C.UTF-8", "-N"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-    )
-    subprocess.run(
-        [*as_user, pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-         "-o", options, "start"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl, fsync off) that can be stopped and
+    started again on the same port. PostgreSQL refuses to run as root, so as root it runs as
+    the ``postgres`` user."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            pytest.skip("PostgreSQL is not installed (make test installs it)")
+        self.pg_ctl = pg_ctl
+        self.root = Path(tempfile.mkdtemp(prefix="scoreline-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self.data = self.root / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
         subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+            [*self.as_user, initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--locale=C.UTF-8", "-N"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "server.log"),
+             "-w", "-t", "60", "-o", options, "start"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"],
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A running :class:`PostgresCluster` for the block; yields the server URL without a
+    database name."""
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.remove()
 
 
 def new_database(server_url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -133,11 +134,37 @@ def test_email_targets_come_from_the_environment_and_smtp_url() -> None:
         custom_messages([{"step_name": "X"}])
 
 
-def test_a_failing_target_is_retried_with_backoff_then_recorded(
+class Receiver:
+    """A JSON webhook receiver on a given port, started when the test says so."""
+
+    def __init__(self, port: int) -> None:
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        bodies: list[bytes] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.bodies = bodies
+        self.server = HTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_failing_target_is_retried_fast_then_slowly_until_it_recovers_or_a_day_passes(
     tmp_path: Path, store_url: str
 ) -> None:
     store = MetadataStore(store_url)
-    with socket.socket() as sock:  # a port nothing listens on
+    with socket.socket() as sock:  # a port nothing listens on yet
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings = NotificationSettings(urls=[f"json://127.0.0.1:{port}/hook"], max_attempts=2)
@@ -153,10 +180,34 @@ def test_a_failing_target_is_retried_with_backoff_then_recorded(
     assert pending.next_attempt_at > now
     assert notifier.deliver(now) == [], "not due again before its backoff"
     notifier.deliver(now + timedelta(seconds=5))
-    (failed,) = store.deliveries.list()
-    assert (failed.status, failed.attempts) == ("failed", 2)
-    assert failed.last_error
-    assert store.deliveries.retry_failed(now) == 1
+    (slow,) = store.deliveries.list()
+    assert (slow.status, slow.attempts) == ("pending", 2), "past the fast retries, it waits"
+    assert slow.next_attempt_at == now + timedelta(seconds=5, minutes=10)
+    assert slow.last_error
+
+    receiver = Receiver(port)  # the target is back
+    try:
+        assert notifier.deliver(now + timedelta(minutes=6)) == [], "not before its slow retry"
+        assert len(notifier.deliver(now + timedelta(minutes=11))) == 1
+        assert len(receiver.bodies) == 1
+        (sent,) = store.deliveries.list()
+        assert (sent.status, sent.attempts) == ("sent", 3)
+        assert notifier.deliver(now + timedelta(hours=1)) == [], "sent once"
+    finally:
+        receiver.close()
+
+    _step_event(store, "Train", "Failed")
+    later = now + timedelta(hours=2)
+    notifier.enqueue(later)
+    moment = later
+    while (store.deliveries.list(limit=1)[0].status) == "pending":
+        moment = max(moment, store.deliveries.list(limit=1)[0].next_attempt_at)
+        notifier.deliver(moment)
+    dead = store.deliveries.list(limit=1)[0]
+    assert dead.status == "failed", "a dead letter after a day of attempts"
+    assert later + timedelta(hours=23, minutes=50) <= moment <= later + timedelta(hours=24)
+    assert store.deliveries.retry_failed(moment, [dead.id]) == 1
+    assert store.deliveries.list(limit=1)[0].status == "pending"
 
 
 def test_notify_rules_add_the_events_they_match(tmp_path: Path, store_url: str) -> None:

@@ -114,7 +114,7 @@ class Serve:
         Serve.running.append(self)
 
     def start(self) -> None:
-        port = free_port()
+        port = self.port = free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -636,3 +636,68 @@ def test_serve_reloads_changed_settings_and_keeps_the_old_ones_when_invalid(
     assert "serve: settings reloaded" in err
     assert "the changed settings are not used" in err
     assert "'nope' is not a subject preset" in err
+
+
+def test_serve_outlives_a_store_outage_and_says_so(tmp_path: Path) -> None:
+    from tests.servers import PostgresCluster, new_database
+
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        root = tmp_path / "project"
+        (root / "pipelines").mkdir(parents=True)
+        (root / "scripts").mkdir()
+        (root / "scripts" / "copy.py").write_text("print('ok')\n")
+        (root / "pipelines" / "ingest.yaml").write_text(yaml.safe_dump(NOOP))
+        hook = Webhook()
+        trigger = {"name": "inbox", "location": "inbox", "pattern": "*.csv",
+                   "pipeline": "Ingest", "settle_seconds": 0.5}  # fmt: skip
+        config = {
+            "name": "outage",
+            "triggers": [trigger],
+            "notifications": {"urls": [f"json://127.0.0.1:{hook.port}/hooks"]},
+        }
+        (root / "scoreline.yaml").write_text(yaml.safe_dump(config))
+        (root / "inbox").mkdir()
+        store = {"SCORELINE_STORE": new_database(cluster.url)}
+        serve = Serve(root, store, ("--log-format", "json"))
+        serve.start()
+        health = f"http://127.0.0.1:{serve.port}/api/v1/health"
+        wait_for(lambda: _health(health)["loops"]["serve"]["last_success"], 30, "a round")
+
+        cluster.stop()  # the database is gone for 20 s; a file arrives meanwhile
+        (root / "inbox" / "during-outage.csv").write_text("row,1\n")
+        degraded = wait_for(lambda: _degraded(health), 30, "serve to report the outage")
+        assert degraded["loops"]["serve"]["consecutive_failures"] >= 1
+        time.sleep(20)
+        assert serve.process is not None
+        assert serve.process.poll() is None, "serve is alive through the outage"
+        cluster.start()
+
+        def delivered() -> bool:
+            return any("Succeeded" in json.dumps(b) for b in hook.bodies)
+
+        wait_for(delivered, 120, "the execution's outcome, after the outage")
+        assert _health(health)["status"] == "ok"
+        err = serve.stop()
+    finally:
+        cluster.remove()
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    failed = [entry for entry in lines if entry["message"].startswith("round failed")]
+    assert failed, err
+    assert {entry["level"] for entry in failed} == {"error"}
+    assert any(entry["message"].startswith("recovered after") for entry in lines)
+    assert any(entry["message"].startswith("started Ingest execution") for entry in lines)
+    assert any(
+        entry["message"].startswith("sent 'Pipeline: Ingest - Succeeded'") for entry in lines
+    )
+
+
+def _health(url: str) -> dict[str, Any]:
+    with urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+def _degraded(url: str) -> dict[str, Any] | None:
+    found = _health(url)
+    return found if found["status"] == "degraded" else None

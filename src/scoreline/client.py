@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import os
 import subprocess
 import sys
@@ -59,6 +60,7 @@ from scoreline.store import (
     StepRecord,
 )
 from scoreline.store.tables import utcnow
+from scoreline.supervision import LoopHealth
 from scoreline.types import DetailType, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -78,11 +80,21 @@ class StepLog:
     text: str
 
 
+SERVE_LOG = logging.getLogger("scoreline.serve")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class Client:
     """Everything a user can do with a project, without a server."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self.health = LoopHealth()
+        """How `serve`'s loop is doing (see :mod:`scoreline.supervision`)."""
 
     @classmethod
     def open(cls, project_dir: str | Path | None = None) -> Client:
@@ -604,19 +616,20 @@ class Client:
         replay_since: datetime | None = None,
         ui_url: str | None = None,
     ) -> None:
-        """Run until ``stop`` is set: recover lost executions, retry failed deliveries once,
-        then poll every ``interval`` seconds. A failing round is reported and retried.
+        """Run until ``stop`` is set: recover lost executions, then poll every ``interval``
+        seconds. A failing round, whatever the error, is logged and retried after a backoff
+        (:mod:`scoreline.supervision`).
         Notifications start from now the first time (from ``replay_since`` when given) and
         link to ``ui_url`` unless the settings name another. A changed ``scoreline.yaml`` or
         environment file is loaded between rounds; an invalid one is reported and the
         previous settings stay in force."""
         self.recover()
-        self.store.deliveries.retry_failed(utcnow())
         notifier = self.notifier(ui_url)
         notifier.begin(replay_since)
         last_recovery = time.monotonic()
         watched = self._settings_signature()
         while not stop.is_set():
+            delay = interval
             try:
                 if self._settings_signature() != watched:
                     watched = self._settings_signature()
@@ -625,9 +638,17 @@ class Client:
                 if time.monotonic() - last_recovery > self.project.settings.lease_seconds:
                     self.recover()
                     last_recovery = time.monotonic()
-            except ScorelineError as exc:
-                print(f"serve: {exc.line()}", file=sys.stderr, flush=True)
-            stop.wait(interval)
+                self.health.succeeded(utcnow())
+            except Exception as exc:  # the loop outlives any round: log, back off, go on
+                reason = exc.line() if isinstance(exc, ScorelineError) else _first_line(exc)
+                delay = self.health.failed(utcnow(), reason, interval)
+                SERVE_LOG.error(
+                    "round failed: %s; next try in %.0f s",
+                    reason,
+                    delay,
+                    exc_info=not isinstance(exc, ScorelineError),
+                )
+            stop.wait(delay)
 
     def _settings_signature(self) -> list[tuple[str, int, int]]:
         root = self.project.root
@@ -648,13 +669,9 @@ class Client:
             reloaded = self.notifier(ui_url)
         except ScorelineError as exc:
             self.project = previous
-            print(
-                f"serve: the changed settings are not used: {exc.line()}",
-                file=sys.stderr,
-                flush=True,
-            )
+            SERVE_LOG.error("the changed settings are not used: %s", exc.line())
             return notifier
-        print("serve: settings reloaded", file=sys.stderr, flush=True)
+        SERVE_LOG.info("settings reloaded")
         return reloaded
 
     def upload(self, source: Path, to: str, env: str | None = None) -> str:
@@ -672,7 +689,9 @@ class Client:
     def _start_for_rule(
         self, pipeline: str, parameters: dict[str, Any], token: str
     ) -> ExecutionRecord:
-        return self.start(pipeline, parameters, client_request_token=token, check=False)
+        execution = self.start(pipeline, parameters, client_request_token=token, check=False)
+        SERVE_LOG.info("started %s execution %s (%s)", pipeline, execution.id, token)
+        return execution
 
     def retry(self, execution_id: str, *, wait: bool = False) -> ExecutionRecord:
         """Run again the failed, stopped and not-run steps of an ended execution."""

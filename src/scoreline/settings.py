@@ -241,7 +241,15 @@ class NotificationSettings(BaseModel):
         default="scoreline",
         description=f"a preset ({', '.join(SUBJECT_PRESETS)}) or templates per kind",
     )
-    max_attempts: int = Field(default=8, ge=1)
+    max_attempts: int = Field(
+        default=8, ge=1, description="fast retries (1 s, 2 s, 4 s ...) before the slow ones"
+    )
+    retry_for_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="after the fast retries, try every 10 minutes until the message is this "
+        "old; then it is a dead letter (`scoreline notifications retry` sends it again)",
+    )
 
     @field_validator("subjects", mode="before")
     @classmethod

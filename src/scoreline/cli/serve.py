@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -23,6 +23,7 @@ notifications_app = typer.Typer(help="Notification deliveries.", no_args_is_help
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 
 
+LogFormat = Literal["plain", "json"]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -42,11 +43,18 @@ def serve(
             "for this long (2h); by default notifications start now.",
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log lines as plain text or JSON.")
+    ] = "plain",
 ) -> None:
     """Run triggers, schedules, rules and notifications, and the API, until stopped
-    (SIGTERM or Ctrl-C). Executions run in their own processes; restarting loses nothing."""
+    (SIGTERM or Ctrl-C). Executions run in their own processes; restarting loses nothing.
+    What it starts, sends and retries, and every failed round, is logged on stderr."""
     from scoreline.cli.listing import parse_since
     from scoreline.errors import ConfigError
+    from scoreline.supervision import configure_logging
+
+    configure_logging(log_format)
 
     stop = threading.Event()
     since = parse_since(replay_since, "--replay-since") if replay_since else None
@@ -150,9 +158,25 @@ def upload(
     )
 
 
+@notifications_app.command("retry")
+def retry_notifications(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Delivery ids (default: every dead letter).")
+    ] = None,
+) -> None:
+    """Send dead letters again: deliveries that failed for good (`notifications list
+    --status failed`); a running serve sends them within its next round."""
+    from scoreline.store.tables import utcnow
+
+    count = client().store.deliveries.retry_failed(utcnow(), ids or None)
+    render.console.print(f"{count} delivery(ies) queued again.")
+
+
 @notifications_app.command("list")
 def list_notifications(
-    status: Annotated[str | None, typer.Option("--status", help="pending, sent or failed")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="pending, sent or failed (dead letters)")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     as_json: JsonFlag = False,
 ) -> None:

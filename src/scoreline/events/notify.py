@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -35,6 +36,7 @@ from scoreline.store import MetadataStore
 from scoreline.store.records import DeliveryRecord, EventRecord
 from scoreline.types import DetailType
 
+LOG = logging.getLogger("scoreline.notify")
 CURSOR = "notifications"
 OUTCOMES = ("Succeeded", "Failed", "Stopped")
 AWAITING = "PendingManualApproval"
@@ -379,15 +381,39 @@ class Notifier:
         return len(rows) if moved else 0
 
     def deliver(self, now: datetime) -> list[DeliveryRecord]:
-        """Send every due delivery once; failures are retried later with backoff."""
+        """Send every due delivery once; failures are retried later (see
+        :meth:`DeliveryStore.finish`)."""
         by_name = {t.name: t for t in self.targets}
         sent = []
+        retry_for = timedelta(hours=self.settings.retry_for_hours)
         for delivery in self.store.deliveries.claim_due(now):
             target = by_name.get(delivery.target)
             error = "target no longer configured" if target is None else send(target, delivery)
-            self.store.deliveries.finish(delivery, error, now, self.settings.max_attempts)
+            after = self.store.deliveries.finish(
+                delivery, error, now, self.settings.max_attempts, retry_for
+            )
             if error is None:
+                LOG.info("sent '%s' to %s", delivery.subject, delivery.target)
                 sent.append(delivery)
+            elif after.status == "failed":
+                LOG.error(
+                    "gave up sending '%s' to %s after %d attempts: %s (resend it: scoreline "
+                    "notifications retry %d)",
+                    delivery.subject,
+                    delivery.target,
+                    after.attempts,
+                    error,
+                    delivery.id,
+                )
+            else:
+                LOG.warning(
+                    "sending '%s' to %s failed (attempt %d): %s; next try at %s",
+                    delivery.subject,
+                    delivery.target,
+                    after.attempts,
+                    error,
+                    after.next_attempt_at.isoformat(timespec="seconds"),
+                )
         return sent
 
 

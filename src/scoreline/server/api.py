@@ -172,8 +172,15 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
     Version = Annotated[int, FastApiPath(ge=1, le=MAX_INT)]  # noqa: N806
 
     @app.get("/api/v1/health", tags=["server"])
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def health() -> dict[str, Any]:
+        """The server answers; ``loops.serve`` says when the polling loop (triggers,
+        schedules, rules, notifications) last completed a round and why one last failed."""
+        loop = client.health.to_dict()
+        return {
+            "status": "ok" if loop["ok"] else "degraded",
+            "version": __version__,
+            "loops": {"serve": loop},
+        }
 
     @app.get("/api/v1/whoami", tags=["server"], responses=ERROR_RESPONSES)
     def whoami(who: Reader) -> Actor:

@@ -14,6 +14,7 @@ headers. See docs/security.md for the threat model.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -40,6 +41,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 SESSION_COOKIE = "scoreline_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+LOG = logging.getLogger("scoreline.server")
 OPEN_API_PATHS = ("/api/v1/health",)
 """API routes that need no caller. UI pages check for a session themselves (they redirect to
 the login page), and the login routes check their own secrets."""
@@ -175,7 +177,20 @@ class Guard:
             status, code, message = refusal
             await self._refuse(send_with_headers, status, code, message, address)
             return
-        caller = await anyio.to_thread.run_sync(self.identify, headers, scope["method"])
+        caller = None
+        if path not in OPEN_API_PATHS:  # the health check answers even without a store
+            try:
+                caller = await anyio.to_thread.run_sync(self.identify, headers, scope["method"])
+            except Exception as exc:  # the store is down: say so, in the error shape
+                LOG.error("cannot identify a caller: %s", str(exc).strip().splitlines()[0])
+                await self._refuse(
+                    send_with_headers,
+                    503,
+                    "unavailable",
+                    "the metadata store cannot be reached; try again shortly",
+                    address,
+                )
+                return
         scope.setdefault("state", {})["caller"] = caller
         if caller is None and path.startswith("/api/") and path not in OPEN_API_PATHS:
             if self.over_limit(address):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 LEASE = timedelta(seconds=60)
+SLOW_RETRY = timedelta(minutes=10)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -84,32 +85,43 @@ class DeliveryStore:
         return claimed
 
     def finish(
-        self, delivery: DeliveryRecord, error: str | None, now: datetime, max_attempts: int
-    ) -> None:
-        """Record an attempt: sent, retried later with backoff, or failed for good."""
+        self,
+        delivery: DeliveryRecord,
+        error: str | None,
+        now: datetime,
+        max_attempts: int,
+        retry_for: timedelta = timedelta(hours=24),
+    ) -> DeliveryRecord:
+        """Record an attempt: sent; or retried, quickly (backoff) for ``max_attempts``
+        attempts, then every :data:`SLOW_RETRY` while the message is younger than
+        ``retry_for``; or, after that, failed for good (a dead letter). Returns the row."""
         attempts = delivery.attempts + 1
+        give_up_at = delivery.created_at + retry_for
         if error is None:
             values: dict[str, Any] = {"status": SENT, "attempts": attempts, "sent_at": now}
-        elif attempts >= max_attempts:
-            values = {"status": FAILED, "attempts": attempts, "last_error": error[:2000]}
+        elif attempts < max_attempts:
+            values = {"next_attempt_at": now + backoff(attempts)}
+        elif now + SLOW_RETRY <= give_up_at:
+            values = {"next_attempt_at": now + SLOW_RETRY}
         else:
-            values = {
-                "attempts": attempts,
-                "last_error": error[:2000],
-                "next_attempt_at": now + backoff(attempts),
-            }
+            values = {"status": FAILED}
+        if error is not None:
+            values.update(attempts=attempts, last_error=error[:2000])
         with self._store._tx() as conn:
             conn.execute(
                 t.deliveries.update().where(t.deliveries.c.id == delivery.id).values(**values)
             )
+            row = conn.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery.id))
+            return DeliveryRecord(**row.one()._mapping)
 
-    def retry_failed(self, now: datetime) -> int:
-        """Give deliveries that failed for good another round (done when serve starts)."""
+    def retry_failed(self, now: datetime, ids: list[int] | None = None) -> int:
+        """Send dead letters (all, or those ``ids``) again from their first attempt."""
+        query = t.deliveries.update().where(t.deliveries.c.status == FAILED)
+        if ids:
+            query = query.where(t.deliveries.c.id.in_(ids))
         with self._store._tx() as conn:
             done = conn.execute(
-                t.deliveries.update()
-                .where(t.deliveries.c.status == FAILED)
-                .values(status=PENDING, attempts=0, next_attempt_at=now)
+                query.values(status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
             )
             return int(done.rowcount)
 
