@@ -396,6 +396,27 @@ def test_killed_orchestrator_is_detected_on_next_start(project: ProjectDir) -> N
     )
 
 
+def test_a_step_dies_with_its_orchestrator_at_once(project: ProjectDir) -> None:
+    slow = project.script("slow.py", SLOW)
+    project.pipeline({"name": "P", "steps": [{"name": "Slow", "kind": "processing",
+                                              "script": slow}]})  # fmt: skip
+    execution_id = project.cli_json("run", "P")["id"]
+    client = project.client()
+    def step_process() -> str:
+        steps = client.steps(execution_id)
+        return (steps[0].process or "").partition(":")[2] if steps else ""
+
+    step_pid = int(wait_for(step_process, 60))
+    owner = wait_for(lambda: client.execution(execution_id).owner, 60)
+    os.kill(int(owner.split(":")[1]), signal.SIGKILL)
+
+    def gone() -> bool:
+        stat = Path(f"/proc/{step_pid}/stat")
+        return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
+
+    wait_for(gone, 2.0)  # no recovery has run: the kernel ended it with its parent
+
+
 def test_detached_run_finishes_and_outputs_are_per_execution(project: ProjectDir) -> None:
     ok = project.script("ok.py", WRITE_OUT)
     project.pipeline(

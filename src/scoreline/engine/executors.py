@@ -56,6 +56,7 @@ def executor_for(settings: ExecutorSettings) -> Executor:
     if address is None:
         return LocalExecutor(
             mount_namespaces=settings.mount_namespaces,
+            die_with_parent=True,
             pass_environment=tuple(settings.pass_environment),
         )
     cls: Any = executor_class("ray")
@@ -84,8 +85,9 @@ class LocalExecutor:
     ``mount_namespaces="off"`` refuses steps with container paths instead of binding them
     in a private mount namespace (for machines or policies that do not allow namespaces).
     ``die_with_parent`` has the kernel kill a step whose executor process dies (where
-    util-linux's ``setpriv`` is installed): for workers whose orphans crash recovery, which
-    looks only on the orchestrator's host, could not find. ``pass_environment`` names the
+    util-linux's ``setpriv`` is installed): a killed orchestrator leaves no step running on
+    (whose side effects a retry would repeat), and a Ray worker's orphans, which recovery
+    could not find from the orchestrator's host, end with it. ``pass_environment`` names the
     variables of this process a step also gets (see :mod:`scoreline.engine.stepenv`)."""
 
     def __init__(
