@@ -169,8 +169,10 @@ def test_listing_commands_have_stable_json(project: ProjectDir) -> None:
         {
             "name": "P",
             "declared": True,
+            "file": "pipelines/P.yaml",
             "latest_version": 1,
             "updated_at": project.cli_json("pipelines", "list")[0]["updated_at"],
+            "broken": None,
         }
     ]
     listed = project.cli_json("executions", "list")
@@ -573,3 +575,39 @@ def test_run_wait_prints_step_changes_when_piped_and_can_stop_on_interrupt(
     assert execution.status == "Stopped"
     assert err.startswith(f"Stopping execution {execution.id}...")
     assert f"Execution {execution.id} of W v1: Stopped" in out
+
+
+def test_a_broken_pipeline_file_stops_only_its_own_pipelines(project: ProjectDir) -> None:
+    ok = project.script("ok.py", "print('ok')\n")
+    project.pipeline({"name": "Good", "steps": [{"name": "A", "kind": "processing", "script": ok}]})
+    project.pipeline(
+        {
+            "name": "Loop",
+            "steps": [{"name": "A", "kind": "processing", "script": ok, "depends_on": ["A"]}],
+        }
+    )
+    project.pipeline(
+        {
+            "name": "Lost",
+            "steps": [{"name": "B", "kind": "processing", "script": "scripts/missing.py"}],
+        }
+    )
+    assert project.cli_json("run", "Good", "--wait")["status"] == "Succeeded"
+    listed = {r["file"]: r for r in project.cli_json("pipelines", "list")}
+    assert listed["pipelines/Loop.yaml"]["name"] is None
+    assert listed["pipelines/Loop.yaml"]["broken"].endswith(
+        "Loop.yaml: step 'A': depends on itself (remove 'A' from depends_on)"
+    )
+    looped = project.cli("run", "Loop", check=False)
+    assert looped.returncode == 1
+    assert "depends on itself" in looped.stderr
+    lost = project.cli("run", "Lost", check=False)
+    assert lost.returncode == 1
+    assert lost.stderr.strip() == (
+        "error: pipeline 'Lost', step 'B': script 'scripts/missing.py' not found (paths in a "
+        "pipeline are relative to the project root)"
+    )
+    assert [e["pipeline_name"] for e in project.cli_json("executions", "list")] == ["Good"]
+    plan = project.cli("plan", check=False)
+    assert plan.returncode == 1, "plan refuses a broken file rather than deleting its pipelines"
+    assert "depends on itself" in plan.stderr

@@ -170,23 +170,45 @@ class Client:
 
     # --- pipelines -----------------------------------------------------------------------
 
-    def definitions(self) -> dict[str, PipelineDefinition]:
-        """The pipelines declared in the project's files, by name."""
-        return {name: definition for name, (definition, _) in self._declared().items()}
+    def definitions(self, *, strict: bool = False) -> dict[str, PipelineDefinition]:
+        """The pipelines declared in the project's files, by name. A file that does not
+        load affects only its own pipelines (see :meth:`broken_files`), unless ``strict``
+        (as for `plan`, which must not take a broken file's pipelines for deleted)."""
+        declared, broken = self._scan()
+        if strict and broken:
+            raise next(iter(broken.values()))
+        return {name: definition for name, (definition, _) in declared.items()}
+
+    def broken_files(self) -> dict[str, ScorelineError]:
+        """Pipeline files that do not load, by path relative to the project, with why."""
+        return self._scan()[1]
 
     def _declared(self) -> dict[str, tuple[PipelineDefinition, Path]]:
+        return self._scan()[0]
+
+    def _scan(
+        self,
+    ) -> tuple[dict[str, tuple[PipelineDefinition, Path]], dict[str, ScorelineError]]:
         found: dict[str, tuple[PipelineDefinition, Path]] = {}
+        broken: dict[str, ScorelineError] = {}
         variables = self.project.variables()
         for path in self.project.pipeline_files():
-            for definition in load_file(path, variables):
-                if definition.name in found:
-                    raise DefinitionError(
-                        f"pipeline '{definition.name}' is also defined in "
-                        f"{found[definition.name][1]}",
-                        where=str(path),
-                    )
+            shown = path.relative_to(self.project.root).as_posix()
+            try:
+                loaded = load_file(path, variables)
+                for definition in loaded:
+                    if definition.name in found:
+                        raise DefinitionError(
+                            f"pipeline '{definition.name}' is also defined in "
+                            f"{found[definition.name][1].relative_to(self.project.root)}",
+                            where=str(path),
+                        )
+            except ScorelineError as exc:
+                broken[shown] = exc
+                continue
+            for definition in loaded:
                 found[definition.name] = (definition, path)
-        return found
+        return found, broken
 
     def pipeline_overview(self, name: str) -> dict[str, Any]:
         """A declared pipeline as runs will see it: each parameter's value and where it
@@ -236,13 +258,17 @@ class Client:
         }
 
     def definition(self, name: str) -> PipelineDefinition:
-        definitions = self.definitions()
-        if name not in definitions:
-            known = ", ".join(sorted(definitions)) or "none"
+        declared, broken = self._scan()
+        if name not in declared:
+            if len(broken) == 1:  # most likely the file being edited: its own error
+                raise next(iter(broken.values()))
+            known = ", ".join(sorted(declared)) or "none"
+            unreadable = f"; files that do not load: {', '.join(broken)}" if broken else ""
             raise NotFoundError(
-                f"no pipeline named '{name}' in the project", hint=f"declared pipelines: {known}"
+                f"no pipeline named '{name}' in the project",
+                hint=f"declared pipelines: {known}{unreadable}",
             )
-        return definitions[name]
+        return declared[name][0]
 
     def parameter_file_values(self, pipeline: str) -> dict[str, Any]:
         """Overrides from ``pipelines/<pipeline>.params.yaml`` (key ``Parameters``), which
@@ -255,17 +281,34 @@ class Client:
         return self.store.register_pipeline(definition.to_dict(), current_user())
 
     def pipelines(self) -> list[dict[str, Any]]:
-        """Declared and registered pipelines with their latest registered version."""
+        """Declared and registered pipelines with their latest registered version, then
+        each pipeline file that does not load (``name`` None, ``broken`` why)."""
         registered = {p.name: p for p in self.store.list_pipelines()}
-        rows = []
-        for name in sorted(set(self.definitions()) | set(registered)):
+        declared, broken = self._scan()
+        rows: list[dict[str, Any]] = []
+        for name in sorted(set(declared) | set(registered)):
             record = registered.get(name)
             rows.append(
                 {
                     "name": name,
-                    "declared": name in self.definitions(),
+                    "declared": name in declared,
+                    "file": declared[name][1].relative_to(self.project.root).as_posix()
+                    if name in declared
+                    else None,
                     "latest_version": record.latest_version if record else None,
                     "updated_at": record.to_dict()["updated_at"] if record else None,
+                    "broken": None,
+                }
+            )
+        for file, error in broken.items():
+            rows.append(
+                {
+                    "name": None,
+                    "declared": False,
+                    "file": file,
+                    "latest_version": None,
+                    "updated_at": None,
+                    "broken": error.line(),
                 }
             )
         return rows
@@ -293,6 +336,7 @@ class Client:
             {**self.parameter_file_values(pipeline), **(parameters or {})}
         )
         self._check_locations(definition, values)
+        self._check_project_files(definition)
         if check:
             self.check_reachable()
         version, _ = self.register(definition)
@@ -347,6 +391,19 @@ class Client:
                         where=where,
                         hint=f"looked for {location}; relative paths given with -p are "
                         "the current folder's, in the API and files the project's",
+                    )
+
+    def _check_project_files(self, definition: PipelineDefinition) -> None:
+        """Refuse to start when a step's script, entry point or requirements file is
+        missing, before an execution exists."""
+        root = self.project.root
+        for step in definition.steps:
+            for field, relative in step.project_files().items():
+                if not (root / relative).is_file():
+                    raise DefinitionError(
+                        f"{field} '{relative}' not found",
+                        where=f"pipeline '{definition.name}', step '{step.name}'",
+                        hint="paths in a pipeline are relative to the project root",
                     )
 
     def check_reachable(self) -> None:
@@ -453,7 +510,7 @@ class Client:
         variables = self.project.variables()
         settings = self.project.settings
         resources: dict[tuple[str, str], dict[str, Any]] = {}
-        for name, definition in self.definitions().items():
+        for name, definition in self.definitions(strict=True).items():
             resources[("pipeline", name)] = definition.to_dict()
         for trigger in filled(settings.triggers, variables, "triggers"):
             resources[("trigger", trigger.name)] = trigger.model_dump(mode="json")

@@ -23,18 +23,19 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/jso
 
 @pipelines_app.command("list")
 def list_pipelines(as_json: JsonFlag = False) -> None:
-    """List declared and registered pipelines."""
+    """List declared and registered pipelines, and pipeline files that do not load."""
     rows = client().pipelines()
     if as_json:
         render.print_json(rows)
         return
     render.table(
         None,
-        ["Pipeline", "Declared", "Latest version", "Updated"],
+        ["Pipeline", "File", "Declared", "Latest version", "Updated"],
         [
             (
-                r["name"],
-                "yes" if r["declared"] else "no",
+                r["name"] or "(broken)",
+                r["file"] or "",
+                "yes" if r["declared"] else ("no" if r["broken"] is None else r["broken"]),
                 r["latest_version"] or "-",
                 r["updated_at"] or "",
             )

@@ -273,6 +273,10 @@ def validate(definition: PipelineDefinition) -> None:
         for dep in s.depends_on:
             if dep not in steps:
                 raise DefinitionError(f"depends on unknown step '{dep}'", where=where)
+            if dep == s.name:
+                raise DefinitionError(
+                    "depends on itself", where=where, hint=f"remove '{dep}' from depends_on"
+                )
         if_steps, else_steps = s.branches()
         for name in [*if_steps, *else_steps]:
             if name not in steps:
@@ -283,6 +287,8 @@ def validate(definition: PipelineDefinition) -> None:
                 )
             owner_of[name] = s.name
         for expr in iter_expressions(s):
+            if isinstance(expr, StepOutput | JsonGet) and expr.step == s.name:
+                raise DefinitionError("uses its own output as an input", where=where)
             _check_reference(expr, where, params, steps)
     cycle = find_cycle(definition.dependencies())
     if cycle:

@@ -175,6 +175,18 @@ class StepBase(BaseModel):
     def declared_property_files(self) -> list[PropertyFile]:
         return []
 
+    def project_files(self) -> dict[str, str]:
+        """Files this step needs from the project, by field (checked before a run starts)."""
+        found = {
+            name: value
+            for name in ("script", "entry_point")
+            if isinstance(value := getattr(self, name, None), str)
+        }
+        python = getattr(self, "python", None)
+        if isinstance(python, PythonEnvironment) and python.requirements:
+            found["python.requirements"] = python.requirements
+        return found
+
     def output(self, name: str) -> StepOutput:
         """Reference to one of this step's outputs (DSL): ``prep.output("train")``."""
         if name not in self.declared_outputs():
