@@ -369,3 +369,14 @@ def test_variables_are_substituted_and_unknown_ones_named(tmp_path: Path) -> Non
     assert definition.parameter("Data").default == "s3://b/raw/x.csv"
     with pytest.raises(DefinitionError, match=r"unknown variable '\$\{file\}'"):
         load_file(path, {"pipeline_train": "Train", "bucket": "b"})
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-Infinity", float("nan"), float("inf")])
+def test_a_float_parameter_refuses_nan_and_infinity(raw: object) -> None:
+    from scoreline.errors import ParameterError
+    from scoreline.pipeline.model import Parameter
+
+    threshold = Parameter.float("AccuracyMseThreshold", 10.0)
+    with pytest.raises(ParameterError, match="expects a finite Float"):
+        threshold.coerce(raw)
+    assert threshold.coerce("7.5") == 7.5

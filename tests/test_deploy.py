@@ -116,6 +116,18 @@ def test_bad_environment_values_are_one_line_errors(project: Path) -> None:
     missing = scoreline(project, "plan", "-e", "nowhere")
     assert missing.returncode == 1
     assert "no environment file for 'nowhere'" in missing.stderr
+    (project / "envs" / "nan.tfvars").write_text('accuracy_mse_threshold = "nan"\n')
+    nan = scoreline(project, "config", "show", "-e", "nan")
+    assert nan.returncode == 1
+    assert nan.stderr.strip() == (
+        "error: envs/nan.tfvars: accuracy_mse_threshold: variable 'accuracy_mse_threshold' "
+        "is 'nan'; expected float"
+    )
+    by_hand = scoreline(project, "run", "TrainingPipeline", "-p", "AccuracyMseThreshold=nan")
+    assert by_hand.returncode == 1
+    assert by_hand.stderr.strip().startswith(
+        "error: parameter 'AccuracyMseThreshold': expects a finite Float, got 'nan'"
+    )
 
 
 def test_plan_apply_change_and_destroy(project: Path) -> None:

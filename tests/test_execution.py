@@ -402,6 +402,7 @@ def test_a_step_dies_with_its_orchestrator_at_once(project: ProjectDir) -> None:
                                               "script": slow}]})  # fmt: skip
     execution_id = project.cli_json("run", "P")["id"]
     client = project.client()
+
     def step_process() -> str:
         steps = client.steps(execution_id)
         return (steps[0].process or "").partition(":")[2] if steps else ""

@@ -10,6 +10,7 @@ and ``upload_training_data = true`` both give a boolean and ``accuracy_mse_thres
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,12 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return value.strip().lower() == "true"
     elif isinstance(default, float):
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             pass
+        else:
+            if math.isfinite(number):
+                return number
     elif isinstance(default, list):
         if isinstance(value, list):
             return value

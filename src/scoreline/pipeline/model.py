@@ -9,6 +9,7 @@ one line naming the step (or parameter) and the problem.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pydantic import (
@@ -56,6 +57,11 @@ class Parameter(BaseModel):
                 f"default {self.default!r} is not of type {self.type.value}",
                 where=f"parameter '{self.name}'",
             )
+        if isinstance(self.default, float) and not math.isfinite(self.default):
+            raise DefinitionError(
+                f"default {self.default!r} is not a finite number",
+                where=f"parameter '{self.name}'",
+            )
         return self
 
     def ref(self) -> ParameterRef:
@@ -71,16 +77,27 @@ class Parameter(BaseModel):
                 if self.type is ParameterType.INTEGER:
                     return int(text)
                 if self.type is ParameterType.FLOAT:
-                    return float(text)
+                    return self._finite(float(text), raw)
             except ValueError:
                 pass
             if self.type is ParameterType.BOOLEAN and text.lower() in _TRUE | _FALSE:
                 return text.lower() in _TRUE
         elif _matches(self.type, raw):
-            return float(raw) if self.type is ParameterType.FLOAT else raw
+            return self._finite(float(raw), raw) if self.type is ParameterType.FLOAT else raw
         raise ParameterError(
             f"expects {self.type.value}, got {raw!r}", where=f"parameter '{self.name}'"
         )
+
+    def _finite(self, value: float, raw: Any) -> float:
+        """A Float is a number: NaN would pass every comparison's gate (mse 3.3 vs nan:
+        passed) and infinity is no threshold."""
+        if not math.isfinite(value):
+            raise ParameterError(
+                f"expects a finite Float, got {raw!r}",
+                where=f"parameter '{self.name}'",
+                hint="give a number such as 10.0",
+            )
+        return value
 
     @classmethod
     def string(cls, name: str, default: str | None = None, description: str = "") -> Parameter:
