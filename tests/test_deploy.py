@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -269,7 +270,7 @@ def test_the_generated_gitlab_pipeline_runs_and_the_github_workflow_lints(projec
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     for job in ("test", "plan", "apply", "destroy"):
         assert f"PASS  {job}" in run.stdout
-    assert "Applied 9 change(s) to 'dev'" in run.stdout
+    assert re.search(r"Applied \d+ change\(s\) to 'dev'", run.stdout)
     lint = subprocess.run(
         ["node", str(REPO / "tools" / "lint-workflow.mjs"), ".github/workflows/scoreline.yml"],
         cwd=project,

@@ -78,10 +78,11 @@ def test_the_html_part_is_a_summary_table_with_links_and_nothing_from_events_is_
     (event,) = store.list_events()
     found = message(event, [], "http://ui.example/ui", lambda e, s: "line 1\n<i>line 2</i>")
     html = found.html()
-    rows = re.findall(r"<th[^>]*>([^<]*)</th><td[^>]*>([^<]*)</td>", html)
+    rows = re.findall(r"<span[^>]*>([^<]*):</span> ([^<]*)<br>", html)
     assert ("Step", "Train&lt;script&gt; (processing)") in rows
     assert ("Reason", "bad &lt;b&gt;cell&lt;/b&gt;") in rows
-    assert '<a href="http://ui.example/ui/executions/abc123">In the UI</a>' in html
+    url = "http://ui.example/ui/executions/abc123"
+    assert f'In the UI: <a href="{url}">{url}</a>' in html
     assert "<pre>line 1\n&lt;i&gt;line 2&lt;/i&gt;</pre>" in html
     assert "<script>" not in html
     assert "<b>" not in html

@@ -419,15 +419,15 @@ class Notifier:
 
 HTML_TEMPLATE = """<html><body style="font-family: system-ui, sans-serif">
 {% if message.intro %}<p><strong>{{ message.intro }}</strong></p>{% endif %}
-<table style="border-collapse: collapse">
-{% for label, value in message.rows %}<tr><th style="text-align: left; padding: 2px 12px 2px 0">\
-{{ label }}</th><td style="padding: 2px 0">{{ value }}</td></tr>
-{% endfor %}</table>
-{% if message.commands %}<p>{% for label, value in message.commands %}{{ label }}: \
-<code>{{ value }}</code><br>{% endfor %}</p>{% endif %}
-{% for label, url in links %}<p><a href="{{ url }}">{{ label }}</a></p>{% endfor %}
+<p>{% for label, value in message.rows %}<span style="display: inline-block; min-width: 7em; \
+font-weight: 600">{{ label }}:</span> {{ value }}<br>{% endfor %}</p>
+{% if message.commands %}<p>{% for label, value in message.commands %}<span style="display: \
+inline-block; min-width: 7em; font-weight: 600">{{ label }}:</span> <span style="font-family: \
+monospace">{{ value }}</span><br>{% endfor %}</p>{% endif %}
+{% if links %}<p>{% for label, url in links %}{{ label }}: <a href="{{ url }}">{{ url }}</a><br>\
+{% endfor %}</p>{% endif %}
 {% if message.log %}<p>Log (last lines):</p><pre>{{ message.log }}</pre>{% endif %}
-<details><summary>Event detail</summary><pre>{{ detail }}</pre></details>
+<p>Event detail:</p><pre>{{ detail }}</pre>
 </body></html>"""
 
 
