@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -633,8 +634,8 @@ def test_serve_reloads_changed_settings_and_keeps_the_old_ones_when_invalid(
     assert reloaded in second.bodies[0]["message"]
     assert kept in second.bodies[1]["message"]
     assert f"/ui/executions/{reloaded}" in second.bodies[0]["message"], "links to the served UI"
-    assert "serve: settings reloaded" in err
-    assert "the changed settings are not used" in err
+    assert re.search(r"INFO settings reloaded$", err, re.MULTILINE)
+    assert "ERROR the changed settings are not used" in err
     assert "'nope' is not a subject preset" in err
 
 
