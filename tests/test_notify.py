@@ -7,6 +7,7 @@ import socket
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -32,6 +33,19 @@ def _step_event(store: MetadataStore, step: str, status: str, reason: str | None
             "currentStepStatus": status,
             "failureReason": reason,
         },
+    )
+
+
+def _awaiting_approval(store: MetadataStore, **fields: Any) -> None:
+    """Version 1 of group ``g``, waiting for approval."""
+    store.models.create_version(
+        "g",
+        approval_status="PendingManualApproval",
+        flavor="xgboost",
+        artifact_uri="file:///m",
+        artifact_sha256="0" * 64,
+        actor="ann",
+        **fields,
     )
 
 
@@ -240,15 +254,7 @@ def test_by_default_people_hear_about_outcomes_failures_violations_and_approvals
         ("ModelRegisterStep", "Succeeded"),
     ):
         _step_event(store, step, status)  # fmt: skip
-    store.models.create_version(
-        "g",
-        approval_status="PendingManualApproval",
-        flavor="xgboost",
-        artifact_uri="file:///m",
-        artifact_sha256="0" * 64,
-        actor="ann",
-        metrics={"regression_metrics": {"mse": {"value": 5.01853}}},
-    )
+    _awaiting_approval(store, metrics={"regression_metrics": {"mse": {"value": 5.01853}}})
     for status in ("Executing", "Succeeded"):
         store.append_event(
             "Pipeline Execution Status Change",
@@ -312,14 +318,7 @@ def test_notify_on_narrows_or_widens_what_is_sent(
             {"pipelineName": "P", "pipelineExecutionId": "e1",
              "currentPipelineExecutionStatus": status},
         )  # fmt: skip
-    store.models.create_version(
-        "g",
-        approval_status="PendingManualApproval",
-        flavor="xgboost",
-        artifact_uri="file:///m",
-        artifact_sha256="0" * 64,
-        actor="ann",
-    )
+    _awaiting_approval(store)
     store.models.set_status("g", 1, "Approved", "bob")
     settings = NotificationSettings(urls=["json://127.0.0.1:9/hook"], notify_on=notify_on)
     Notifier(store, settings, {}, lambda e, s: "").enqueue(utcnow())

@@ -265,9 +265,7 @@ class NotificationSettings(BaseModel):
             try:
                 return SubjectTemplates.model_validate(value)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"])
-                text = str(first["msg"]).removeprefix("Value error, ")
+                where, text = first_error(exc)
                 raise ValueError(f"{where}: {text}" if where else text) from None
         return value
 
@@ -435,7 +433,12 @@ def read_settings(path: Path) -> ProjectSettings:
     try:
         return ProjectSettings.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        text = str(first["msg"]).removeprefix("Value error, ")
+        key, text = first_error(exc)
         raise ConfigError(f"key '{key}': {text}", where=str(path)) from exc
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """Where (dotted keys) and what, of a validation's first error, as one line."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return where, str(first["msg"]).removeprefix("Value error, ")
