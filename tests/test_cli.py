@@ -611,3 +611,13 @@ def test_a_broken_pipeline_file_stops_only_its_own_pipelines(project: ProjectDir
     plan = project.cli("plan", check=False)
     assert plan.returncode == 1, "plan refuses a broken file rather than deleting its pipelines"
     assert "depends on itself" in plan.stderr
+
+
+def test_notifications_retry_names_ids_that_are_not_dead_letters(project: ProjectDir) -> None:
+    assert project.cli("notifications", "retry").stdout.strip() == "0 delivery(ies) queued again."
+    unknown = project.cli("notifications", "retry", "7", check=False)
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == (
+        "error: 1 of the deliveries named are not dead letters (0 queued again) "
+        "(see scoreline notifications list --status failed)"
+    )

@@ -36,6 +36,15 @@ def _step_event(store: MetadataStore, step: str, status: str, reason: str | None
     )
 
 
+def _execution_events(store: MetadataStore, *statuses: str) -> None:
+    for status in statuses:
+        store.append_event(
+            "Pipeline Execution Status Change",
+            {"pipelineName": "P", "pipelineExecutionId": "e1",
+             "currentPipelineExecutionStatus": status},
+        )  # fmt: skip
+
+
 def _awaiting_approval(store: MetadataStore, **fields: Any) -> None:
     """Version 1 of group ``g``, waiting for approval."""
     store.models.create_version(
@@ -255,12 +264,7 @@ def test_by_default_people_hear_about_outcomes_failures_violations_and_approvals
     ):
         _step_event(store, step, status)  # fmt: skip
     _awaiting_approval(store, metrics={"regression_metrics": {"mse": {"value": 5.01853}}})
-    for status in ("Executing", "Succeeded"):
-        store.append_event(
-            "Pipeline Execution Status Change",
-            {"pipelineName": "P", "pipelineExecutionId": "e1",
-             "currentPipelineExecutionStatus": status},
-        )  # fmt: skip
+    _execution_events(store, "Executing", "Succeeded")
     store.append_event("Data Quality Violation", {"pipelineName": "P", "violations": 2})
     store.append_event("Rule Decision", {"rule": "r", "decision": "suppressed"})
     notifier.enqueue(utcnow())
@@ -312,12 +316,7 @@ def test_notify_on_narrows_or_widens_what_is_sent(
     store = MetadataStore(store_url)
     _step_event(store, "Prep", "Starting")
     _step_event(store, "Train", "Failed")
-    for status in ("Executing", "Succeeded"):
-        store.append_event(
-            "Pipeline Execution Status Change",
-            {"pipelineName": "P", "pipelineExecutionId": "e1",
-             "currentPipelineExecutionStatus": status},
-        )  # fmt: skip
+    _execution_events(store, "Executing", "Succeeded")
     _awaiting_approval(store)
     store.models.set_status("g", 1, "Approved", "bob")
     settings = NotificationSettings(urls=["json://127.0.0.1:9/hook"], notify_on=notify_on)

@@ -166,9 +166,16 @@ def retry_notifications(
 ) -> None:
     """Send dead letters again: deliveries that failed for good (`notifications list
     --status failed`); a running serve sends them within its next round."""
+    from scoreline.errors import NotFoundError
     from scoreline.store.tables import utcnow
 
     count = client().store.deliveries.retry_failed(utcnow(), ids or None)
+    if ids and count < len(set(ids)):
+        raise NotFoundError(
+            f"{len(set(ids)) - count} of the deliveries named are not dead letters "
+            f"({count} queued again)",
+            hint="see scoreline notifications list --status failed",
+        )
     render.console.print(f"{count} delivery(ies) queued again.")
 
 

@@ -115,14 +115,13 @@ class DeliveryStore:
             return DeliveryRecord(**row.one()._mapping)
 
     def retry_failed(self, now: datetime, ids: list[int] | None = None) -> int:
-        """Send dead letters (all, or those ``ids``) again from their first attempt."""
+        """Send dead letters (all, or those ``ids``) again: they get the fast retries once
+        more (their age, which decides the slow ones, is kept as recorded)."""
         query = t.deliveries.update().where(t.deliveries.c.status == FAILED)
         if ids:
             query = query.where(t.deliveries.c.id.in_(ids))
         with self._store._tx() as conn:
-            done = conn.execute(
-                query.values(status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
-            )
+            done = conn.execute(query.values(status=PENDING, attempts=0, next_attempt_at=now))
             return int(done.rowcount)
 
     def list(self, status: str | None = None, limit: int = 100) -> list[DeliveryRecord]:
