@@ -280,7 +280,7 @@ def test_wrong_field_type_names_the_step_and_key() -> None:
 def test_unknown_kind_lists_known_kinds() -> None:
     data = _base()
     data["steps"][0]["kind"] = "magic"
-    assert "step 'Prep': unknown step kind 'magic' (known kinds: " in _error(data)
+    assert "step 'Prep': unknown step kind 'magic' (known step kinds: " in _error(data)
 
 
 def test_parameter_overrides_are_coerced_and_checked() -> None:

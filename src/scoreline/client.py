@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from scoreline.artifacts import ArtifactStore, sha256_file
 from scoreline.engine.executors import executor_for
@@ -66,6 +66,7 @@ from scoreline.types import DetailType, ExecutionStatus
 if TYPE_CHECKING:
     from scoreline.events.notify import Notifier
     from scoreline.events.rules import Rule
+    from scoreline.model_import import ModelSource
 
 
 def current_user() -> str:
@@ -160,6 +161,17 @@ class Client:
             comment,
             move_aliases_to=move_aliases_to,
             drop_aliases=drop_aliases,
+        )
+
+    def register_model(
+        self, group: str, source: ModelSource, actor: str | None = None
+    ) -> tuple[ModelVersionRecord, bool]:
+        """Register a model file trained anywhere (see :mod:`scoreline.model_import`); says
+        whether the same file's existing version was returned instead of a new one."""
+        from scoreline.model_import import register_model_file
+
+        return register_model_file(
+            self.store, self.artifacts, group, source, actor or current_user()
         )
 
     def set_model_alias(
@@ -335,6 +347,25 @@ class Client:
         values = definition.resolve_parameters(
             {**self.parameter_file_values(pipeline), **(parameters or {})}
         )
+        return self._start(
+            definition,
+            values,
+            wait=wait,
+            client_request_token=client_request_token,
+            actor=actor,
+            check=check,
+        )
+
+    def _start(
+        self,
+        definition: PipelineDefinition,
+        values: dict[str, Any],
+        *,
+        wait: bool,
+        client_request_token: str | None,
+        actor: str | None,
+        check: bool,
+    ) -> ExecutionRecord:
         self._check_locations(definition, values)
         self._check_project_files(definition)
         if check:
@@ -362,6 +393,59 @@ class Client:
             return self._after(orchestrator.run(execution.id))
         self._spawn(execution.id)
         return execution
+
+    def predict(
+        self,
+        group: str,
+        version: str,
+        data: str,
+        output: Path | None = None,
+        output_format: Literal["csv", "parquet"] | None = None,
+        id_column: str | None = None,
+        actor: str | None = None,
+    ) -> tuple[ExecutionRecord, list[Path]]:
+        """Score ``data`` (a file or prefix with a header) with a registered version (``""``:
+        the latest Approved; N; or an alias) as a recorded execution of the built-in
+        ``ModelsPredict`` pipeline, run here; its predictions are then copied to ``output``
+        (a file for one input file, else a folder), with ``id_column`` carried through.
+        Returns the execution and the files."""
+        from scoreline.pipeline.builtin import predict_definition
+
+        self.store.models.resolve(group, version)
+        definition = predict_definition(output_format, id_column)
+        values = definition.resolve_parameters(
+            {"ModelPackageGroupName": group, "ModelVersion": version, "InputData": data}
+        )
+        execution = self._start(
+            definition, values, wait=True, client_request_token=None, actor=actor, check=True
+        )
+        if output is None or execution.status != ExecutionStatus.SUCCEEDED.value:
+            return execution, []
+        step = next(s for s in self.store.get_steps(execution.id) if s.step_name == "Predict")
+        return execution, self._copy_predictions(step.outputs["predictions"]["uri"], output)
+
+    def _copy_predictions(self, uri: str, output: Path) -> list[Path]:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="scoreline-predict-") as tmp:
+            self.artifacts.fetch(uri, Path(tmp))
+            files = sorted(
+                p
+                for p in Path(tmp).iterdir()
+                if p.is_file() and p.suffix in (".csv", ".parquet") and p.name != "rejected.csv"
+            )
+            if len(files) == 1 and output.suffix in (".csv", ".parquet"):
+                targets = [output]
+            else:
+                output.mkdir(parents=True, exist_ok=True)
+                targets = [output / f.name for f in files]
+            for source, target in zip(files, targets, strict=True):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f".{target.name}.partial")
+                shutil.copyfile(source, partial)
+                partial.replace(target)
+        return targets
 
     def data_roots(self) -> DataRoots:
         """Where steps may read: the project, the artifact root, the triggers' locations and

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from scoreline.cli import render
 from scoreline.cli.state import client
+from scoreline.errors import ParameterError
 
 app = typer.Typer(help="The model registry: versions, approval, aliases.", no_args_is_help=True)
 
@@ -52,6 +54,140 @@ def list_models(
     )
 
 
+@app.command("register")
+def register(
+    group: Annotated[str, typer.Argument(help="Model package group (created on first use).")],
+    path: Annotated[
+        Path, typer.Argument(help="The model file, or a folder holding one.", show_default=False)
+    ],
+    flavor: Annotated[
+        str | None,
+        typer.Option(
+            "--flavor", help="xgboost, lightgbm, catboost, onnx or sklearn (default: detected)."
+        ),
+    ] = None,
+    problem_type: Annotated[
+        str | None,
+        typer.Option(
+            "--problem-type", help="regression, binary or multiclass (checked against the model)."
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option("--classes", help="Class labels in probability order, comma-separated."),
+    ] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            "--sample",
+            help="Input data with a header (CSV or Parquet): input schema and data-quality "
+            "baseline.",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="The sample's label column (not an input).")
+    ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option("--metrics", help="A JSON file of evaluation metrics.")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust",
+            help="A type a skops file may hold beyond skops' trusted defaults (repeatable).",
+        ),
+    ] = None,
+    status: Annotated[
+        str, typer.Option("--status", help="Approval status of the new version.")
+    ] = "PendingManualApproval",
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a model trained anywhere (a notebook, another registry) as a new version.
+    Pickles are refused: save scikit-learn models with skops, or convert them to ONNX."""
+    from scoreline.model_import import ModelSource
+
+    source = ModelSource(
+        path=path,
+        flavor=flavor,
+        problem_type=problem_type,
+        classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
+        sample=sample,
+        target=target,
+        metrics=metrics,
+        description=description,
+        trusted=tuple(t.strip() for t in trust or () if t.strip()),
+        status=status,
+    )
+    record, existing = client().register_model(group, source)
+    if as_json:
+        render.print_json({**record.to_dict(), "existing": existing})
+        return
+    kind = record.input_schema.get("problemType", "regression")
+    what = f"{record.group_name}/{record.version} ({record.flavor}, {kind})"
+    if existing:
+        render.console.print(f"Already registered as {what}: the same model file")
+        return
+    render.console.print(f"Registered {what}: {render.status(record.approval_status)}")
+
+
+@app.command("predict")
+def predict(
+    group: Annotated[str, typer.Argument(help="Model package group.")],
+    version: Annotated[
+        str, typer.Argument(help="A version number, an alias, or 'latest' (latest Approved).")
+    ],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--input", help="A CSV file with a header, a Parquet file, or a folder/prefix of them."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Where to copy the predictions: a file, or a folder."),
+    ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or parquet (default: the output's or input's)."),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id-column", help="An input column to copy into the predictions."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score data with a registered version, as a recorded execution (the built-in
+    ModelsPredict pipeline): kept, monitored and retryable like any other."""
+    if output_format is None and output is not None and output.suffix in (".csv", ".parquet"):
+        output_format = output.suffix[1:]
+    if output_format not in (None, "csv", "parquet"):
+        raise ParameterError(f"'{output_format}' is not csv or parquet", where="--format")
+    selector = "" if version == "latest" else version
+    execution, files = client().predict(
+        group,
+        selector,
+        data,
+        output,
+        output_format,  # type: ignore[arg-type]
+        id_column,
+    )
+    if as_json:
+        render.print_json({**execution.to_dict(), "files": [str(f) for f in files]})
+    else:
+        render.console.print(
+            f"Execution {execution.id}: {render.status(execution.status)}", highlight=False
+        )
+        for file in files:
+            render.console.print(f"Predictions: {file}", highlight=False)
+        if execution.failure_reason:
+            render.console.print(
+                f"Reason: {execution.failure_reason}", highlight=False, soft_wrap=True
+            )
+    if execution.status != "Succeeded":
+        raise typer.Exit(1)
+
+
 @app.command("show")
 def show(group: str, version: int, as_json: JsonFlag = False) -> None:
     """Show one version: artifact, metrics, baseline, lineage and approval history."""
@@ -69,6 +205,14 @@ def show(group: str, version: int, as_json: JsonFlag = False) -> None:
     console.print(f"sha256:   {record.artifact_sha256}", highlight=False)
     if record.preprocessing_uri:
         console.print(f"Preprocessing: {record.preprocessing_uri}", highlight=False)
+    problem = record.input_schema.get("problemType")
+    if problem:
+        classes = record.input_schema.get("classes")
+        console.print(
+            f"Problem type: {problem}"
+            + (f" (classes {', '.join(map(str, classes))})" if classes else ""),
+            highlight=False,
+        )
     features = [f["name"] for f in record.input_schema.get("features", [])]
     if features:
         console.print(f"Input features: {', '.join(features)}", highlight=False)
@@ -81,7 +225,12 @@ def show(group: str, version: int, as_json: JsonFlag = False) -> None:
     for name, uri in record.baseline.items():
         console.print(f"Baseline {name}: {uri}", highlight=False)
     lineage = record.lineage
-    if lineage:
+    if lineage.get("source") == "file":
+        console.print(
+            f"Lineage: registered from file {lineage.get('file')} by {lineage.get('userId')}",
+            highlight=False,
+        )
+    elif lineage:
         console.print(
             f"Lineage: {lineage.get('pipelineName')} execution "
             f"{lineage.get('pipelineExecutionId')} by {lineage.get('userId')}",

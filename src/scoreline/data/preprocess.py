@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -54,8 +54,51 @@ class UnknownValue:
 
 @dataclass
 class Encoded:
-    matrix: np.ndarray
+    matrix: Any
+    """A float matrix, or for a model with its own preprocessing the raw columns."""
     unknown: list[UnknownValue] = field(default_factory=list)
+
+
+class Encoder(Protocol):
+    """Turns batches of raw rows into a model's inputs."""
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The raw input columns the model uses."""
+        ...
+
+    def input_spec(self, header: bool = False, columns: Sequence[str] | None = None) -> TableSpec:
+        """How to read raw rows; ``columns`` is the file layout when the file names none."""
+        ...
+
+    def encode(self, batch: pa.RecordBatch | pa.Table) -> Encoded: ...
+
+
+@dataclass(frozen=True)
+class RawColumns:
+    """For a model that carries its own preprocessing (a scikit-learn pipeline, an ONNX
+    graph): its input columns as read, by name, nothing refitted or transformed."""
+
+    features: tuple[str, ...]
+    kinds: dict[str, ColumnKind] = field(default_factory=dict)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.features)
+
+    def input_spec(self, header: bool = False, columns: Sequence[str] | None = None) -> TableSpec:
+        layout = list(columns) if columns else list(self.features)
+        missing = [name for name in self.features if name not in layout]
+        if missing:
+            raise DataError(
+                f"input columns lack feature '{missing[0]}'",
+                hint=f"the model needs {', '.join(self.features)}",
+            )
+        kinds = {name: self.kinds.get(name, "numeric") for name in self.features}
+        return TableSpec(layout, kinds, header)
+
+    def encode(self, batch: pa.RecordBatch | pa.Table) -> Encoded:
+        return Encoded(batch.select(list(self.features)))
 
 
 @dataclass(frozen=True)
@@ -90,6 +133,10 @@ class Preprocessor:
             uniques = pc.unique(table.column(name).cast(pa.string())).drop_null().to_pylist()
             features.append(CategoricalFeature(name, tuple(sorted(uniques))))
         return cls(tuple(table.column_names), tuple(features), target)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [f.name for f in self.features]
 
     @property
     def feature_names(self) -> list[str]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from scoreline.data.flavors import Model
+from scoreline.data.flavors import Model, ModelInfo
 from scoreline.data.io import (
     CHUNK_BYTES,
     Chunk,
@@ -38,10 +38,11 @@ from scoreline.data.io import (
     fast_chunks,
     file_format,
 )
-from scoreline.data.preprocess import Preprocessor, UnknownValue
-from scoreline.errors import DataError
+from scoreline.data.preprocess import Encoder, UnknownValue
+from scoreline.errors import ArtifactError, DataError
 
 OnError = Literal["fail", "reject"]
+OutputColumn = Literal["prediction", "probabilities"]
 REJECTED_FILE = "rejected.csv"
 _QUEUE_DEPTH = 2
 PROFILE_BATCH_BYTES = 4 << 20
@@ -70,6 +71,11 @@ class TransformOptions:
     """Makes a profile of the scored input rows (statistics collected in the same pass)."""
     on_rows: Callable[[int], None] | None = None
     """Told the number of rows of each chunk once it is written (progress reports)."""
+    outputs: tuple[OutputColumn, ...] = ("prediction", "probabilities")
+    """For a classifier: the predicted label and/or one ``proba_<class>`` column per class."""
+    threshold: float | None = None
+    """For a binary classifier: the positive class is predicted when its probability is at
+    least this (``None``: the more probable class)."""
 
 
 @dataclass
@@ -106,7 +112,7 @@ class TransformReport:
 def batch_transform(
     source: Path,
     model: Model,
-    preprocessor: Preprocessor,
+    preprocessor: Encoder,
     out_dir: Path,
     options: TransformOptions,
 ) -> TransformReport:
@@ -181,7 +187,7 @@ def score_region(
     share: Share | None,
     target: Path,
     model: Model,
-    preprocessor: Preprocessor,
+    preprocessor: Encoder,
     options: TransformOptions,
 ) -> RegionReport:
     """Score a whole file (``share`` None) or one share of it into ``target``, reading it
@@ -212,7 +218,7 @@ def score_region(
 def _score_file(
     chunks: Iterator[Chunk],
     model: Model,
-    preprocessor: Preprocessor,
+    preprocessor: Encoder,
     target: Path,
     fmt: str,
     options: TransformOptions,
@@ -220,7 +226,7 @@ def _score_file(
     header: bool,
 ) -> tuple[int, int, Profiler | None]:
     profile = options.profiler() if options.profiler else None
-    writer = _Writer(target, fmt, options, profile, header)
+    writer = _Writer(target, fmt, options, profile, header, model.info)
     rows = rejected = 0
     try:
         for chunk in _read_ahead(chunks):
@@ -239,6 +245,34 @@ def _score_file(
         raise
     writer.close()
     return rows, rejected, profile
+
+
+def prediction_columns(
+    predictions: np.ndarray, info: ModelInfo, options: TransformOptions
+) -> list[tuple[str, np.ndarray]]:
+    """The output columns for a chunk's predictions: ``prediction`` (or ``prediction_<k>``
+    for several outputs) of a regressor; the label and ``proba_<class>`` of a classifier."""
+    values = predictions.reshape(len(predictions), -1)
+    if info.problem_type == "regression" or info.classes is None:
+        if values.shape[1] == 1:
+            return [("prediction", values[:, 0])]
+        return [(f"prediction_{k}", values[:, k]) for k in range(values.shape[1])]
+    classes = info.classes
+    if values.shape[1] != len(classes):
+        raise ArtifactError(
+            f"the model gave {values.shape[1]} probabilities per row for {len(classes)} classes",
+            hint="register the version with its classes (models register --classes)",
+        )
+    columns: list[tuple[str, np.ndarray]] = []
+    if "prediction" in options.outputs:
+        if options.threshold is not None and len(classes) == 2:
+            chosen = (values[:, 1] >= options.threshold).astype(np.int64)
+        else:
+            chosen = values.argmax(axis=1)
+        columns.append(("prediction", np.asarray(classes)[chosen]))
+    if "probabilities" in options.outputs:
+        columns += [(f"proba_{label}", values[:, k]) for k, label in enumerate(classes)]
+    return columns
 
 
 def _check(chunk: Chunk, unknown: list[UnknownValue], on_error: OnError) -> np.ndarray | None:
@@ -320,8 +354,10 @@ class _Writer:
         options: TransformOptions,
         profile: Profiler | None,
         header: bool,
+        info: ModelInfo,
     ) -> None:
         self.target = target
+        self.info = info
         self.header = header
         self.profile = profile
         self.observed: list[pa.RecordBatch] = []
@@ -348,11 +384,9 @@ class _Writer:
         if self.options.id_column:
             columns.append(batch.column(self.options.id_column))
             names.append(self.options.id_column)
-        values = predictions.reshape(len(predictions), -1)
-        single = values.shape[1] == 1
-        for k in range(values.shape[1]):
-            columns.append(pa.array(values[:, k], mask=mask))
-            names.append("prediction" if single else f"prediction_{k}")
+        for name, values in prediction_columns(predictions, self.info, self.options):
+            columns.append(pa.array(values, mask=mask))
+            names.append(name)
         return pa.RecordBatch.from_arrays(columns, names=names)
 
     def _run(self) -> None:

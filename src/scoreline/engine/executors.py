@@ -3,7 +3,6 @@ metadata store. Executors are pluggable by short name (DESIGN §3 rule 4)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from scoreline import plugins
 from scoreline.artifacts import ArtifactStore, write_archive
 from scoreline.engine import mounts, stepenv
 from scoreline.engine.pyenvs import step_python
@@ -23,10 +23,6 @@ from scoreline.engine.tasks import MODEL_ARCHIVE, STEP_PYTHON, STEP_PYTHON_ENV, 
 from scoreline.errors import ConfigError, ScorelineError, StepError
 from scoreline.settings import ExecutorSettings
 
-EXECUTORS: dict[str, str] = {
-    "local": "scoreline.engine.executors:LocalExecutor",
-    "ray": "scoreline.engine.ray_executor:RayExecutor",
-}
 LOG_TAIL_LINES = 40
 METADATA_FILE = "metadata.json"
 PROGRESS_FILE = "progress.json"
@@ -68,15 +64,11 @@ def executor_for(settings: ExecutorSettings) -> Executor:
 
 
 def executor_class(kind: str) -> type[Executor]:
-    target = EXECUTORS.get(kind)
-    if target is None:
-        raise ConfigError(
-            f"unknown executor '{kind}'",
-            where="scoreline.yaml: executor.kind",
-            hint=f"known executors: {', '.join(sorted(EXECUTORS))}",
-        )
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    """The executor class registered as ``kind``."""
+    cls: type[Executor] = plugins.load(
+        "executors", kind, ConfigError, "scoreline.yaml: executor.kind"
+    )
+    return cls
 
 
 class LocalExecutor:

@@ -37,18 +37,6 @@ from scoreline.pipeline.steps import (
 )
 from scoreline.types import channel_env_name
 
-HANDLERS: dict[str, str] = {
-    "processing": "scoreline.engine.handlers:ScriptHandler",
-    "training": "scoreline.engine.handlers:TrainingHandler",
-    "condition": "scoreline.engine.handlers:ConditionHandler",
-    "fail": "scoreline.engine.handlers:FailHandler",
-    "quality_check": "scoreline.engine.ml_handlers:QualityCheckHandler",
-    "tuning": "scoreline.engine.ml_handlers:TuningHandler",
-    "batch_transform": "scoreline.engine.ml_handlers:BatchTransformHandler",
-    "register_model": "scoreline.engine.registry_handlers:RegisterModelHandler",
-    "resolve_model": "scoreline.engine.registry_handlers:ResolveModelHandler",
-}
-
 
 @dataclass(frozen=True)
 class InlineResult:
@@ -77,10 +65,8 @@ class InlineHandler(Protocol):
 
 
 def handler_for(step: StepBase) -> TaskHandler | InlineHandler:
-    target = HANDLERS.get(step.kind)
-    if target is None:
-        raise StepError(f"no handler for step kind '{step.kind}'", where=f"step '{step.name}'")
-    module, _, attr = target.partition(":")
+    """The handler the step's kind names (checked when the kind was loaded)."""
+    module, _, attr = type(step).handler.partition(":")
     return getattr(importlib.import_module(module), attr)()  # type: ignore[no-any-return]
 
 

@@ -156,7 +156,7 @@ class BatchTransformHandler(_BuiltinHandler):
 
     def inputs(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Value]:
         inputs: dict[str, Value] = {"data": step.data, "model": step.model}
-        if step.preprocessing is not None:
+        if step.preprocessing is not None and not _not_registered(step.preprocessing, ctx):
             inputs["preprocessing"] = step.preprocessing
         return inputs
 
@@ -178,10 +178,12 @@ class BatchTransformHandler(_BuiltinHandler):
         if step.entry_point is not None:
             return self._handler_config(step, ctx)
         expected = None
+        schema: dict[str, Any] = {}
         if isinstance(step.model, StepOutput):
             record = ctx.steps.get(step.model.step)
             if record is not None:
                 expected = record.outputs.get(step.model.output, {}).get("sha256")
+                schema = record.metadata.get("modelSchema") or {}
         return {
             "columns": step.columns,
             "header": step.header,
@@ -192,6 +194,10 @@ class BatchTransformHandler(_BuiltinHandler):
             "statistics": step.statistics,
             "shares": step.shares,
             "model_sha256": expected,
+            "input_schema": schema,
+            "trusted_types": schema.get("trustedTypes") or [],
+            "outputs": step.output_columns,
+            "threshold": step.threshold,
         }
 
     def cache_material(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
@@ -215,6 +221,15 @@ class BatchTransformHandler(_BuiltinHandler):
             "assemble_with": step.assemble_with,
             "output_layout": step.output_layout,
         }
+
+
+def _not_registered(value: Value, ctx: ExecutionContext) -> bool:
+    """A resolved model version's output that the version does not have (the preprocessing
+    of a model that carries its own, or needs none)."""
+    if not isinstance(value, StepOutput) or ctx.definition.step(value.step).kind != "resolve_model":
+        return False
+    record = ctx.steps.get(value.step)
+    return record is not None and value.output not in record.outputs
 
 
 OWN_MODEL_KINDS = ("training", "tuning")

@@ -242,6 +242,7 @@ class ResolveModelHandler:
                 "resolvedBy": how,
                 "modelSha256": record.artifact_sha256,
                 "modelFlavor": record.flavor,
+                "modelSchema": record.input_schema,
             },
             outputs=outputs,
         )

@@ -1,14 +1,14 @@
 """The built-in machine-learning step kinds: ``quality_check``, ``tuning``,
 ``batch_transform``, ``register_model`` and ``resolve_model``.
 
-They register in :data:`scoreline.pipeline.steps.STEP_KINDS` like any plugin would. The first
+They register in :mod:`scoreline.plugins` like any plugin would. The first
 three run through an executor (scoreline's own code in a subprocess); the registry steps run
 inside the orchestrator, which is the only writer of records.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,6 +47,7 @@ class QualityCheckStep(_TaskStep):
         "ground_truth",
     )
 
+    handler: ClassVar[str] = "scoreline.engine.ml_handlers:QualityCheckHandler"
     kind: Literal["quality_check"] = "quality_check"
     check_type: Literal["data_quality", "model_quality"] = "data_quality"
     # data quality
@@ -130,6 +131,7 @@ class TuningStep(TrainingStep):
     ``max_parallel_jobs`` at a time); the best trial's ``model`` and ``output`` are the step's
     outputs and every trial is recorded in ``trials/trials.json`` and the step metadata."""
 
+    handler: ClassVar[str] = "scoreline.engine.ml_handlers:TuningHandler"
     kind: Literal["tuning"] = "tuning"  # type: ignore[assignment]
     outputs: list[str] = Field(default_factory=lambda: ["model", "output", "trials"])
     ranges: dict[str, ParameterRange] = Field(min_length=1)
@@ -152,6 +154,10 @@ class TuningStep(TrainingStep):
         return self
 
 
+OutputColumn = Literal["prediction", "probabilities"]
+OUTPUT_COLUMNS: tuple[OutputColumn, ...] = ("prediction", "probabilities")
+
+
 class BatchTransformStep(_TaskStep):
     """Scores ``data`` with a model folder and its fitted preprocessing (DESIGN §5): streams
     in chunks, one prediction per input row in input order, written to the output
@@ -165,6 +171,7 @@ class BatchTransformStep(_TaskStep):
 
     location_fields = ("data", "model", "preprocessing")
 
+    handler: ClassVar[str] = "scoreline.engine.ml_handlers:BatchTransformHandler"
     kind: Literal["batch_transform"] = "batch_transform"
     data: Value
     model: Value
@@ -173,6 +180,19 @@ class BatchTransformStep(_TaskStep):
     header: bool = False
     output_format: Literal["csv", "parquet"] | None = None
     id_column: str | None = None
+    output_columns: list[OutputColumn] = Field(
+        default_factory=lambda: list(OUTPUT_COLUMNS),
+        min_length=1,
+        description="for a classifier: the predicted label and/or one proba_<class> column "
+        "per class (a regressor writes its prediction)",
+    )
+    threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="for a binary classifier: predict the positive class when its probability "
+        "is at least this (default: the more probable class)",
+    )
     on_error: Literal["fail", "reject"] = "fail"
     threads: int = Field(default=0, ge=0)
     statistics: bool = Field(
@@ -201,6 +221,8 @@ class BatchTransformStep(_TaskStep):
             if self.output_layout == "sagemaker" or self.python is not None:
                 raise ValueError("'output_layout: sagemaker' and 'python' need an 'entry_point'")
             return self
+        if self.threshold is not None or self.output_columns != list(OUTPUT_COLUMNS):
+            raise ValueError("'output_columns' and 'threshold' apply to built-in flavors only")
         for name in ("preprocessing", "columns", "id_column"):
             if getattr(self, name) is not None:
                 raise ValueError(
@@ -223,6 +245,7 @@ class RegisterModelStep(StepBase):
 
     location_fields = ("model", "preprocessing", "metrics", "baseline")
 
+    handler: ClassVar[str] = "scoreline.engine.registry_handlers:RegisterModelHandler"
     kind: Literal["register_model"] = "register_model"
     model_package_group_name: Value
     model: Value
@@ -248,6 +271,7 @@ class ResolveModelStep(StepBase):
     version, or the version or alias ``version`` names. Its outputs are that version's
     artifacts, and the choice is recorded in the step's metadata."""
 
+    handler: ClassVar[str] = "scoreline.engine.registry_handlers:ResolveModelHandler"
     kind: Literal["resolve_model"] = "resolve_model"
     model_package_group_name: Value
     version: Value = Field(default="", description="'' = latest Approved; N; or an alias")

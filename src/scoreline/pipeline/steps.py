@@ -1,22 +1,20 @@
 """Step definitions: a common base and one typed model per step kind.
 
-Step kinds are pluggable (DESIGN §3 rule 4): :data:`STEP_KINDS` maps a short name to the
-import path of its model, built-ins register exactly as a plugin would through the
-``scoreline.step_kinds`` entry point group, and the class is imported only when used.
+Step kinds are pluggable (DESIGN §3 rule 4) through :mod:`scoreline.plugins`: a short name
+maps to the import path of its model, which names its handler; the class is imported only
+when used.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from datetime import timedelta
-from functools import cache
-from importlib.metadata import entry_points
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scoreline import plugins
 from scoreline.errors import DefinitionError
 from scoreline.pipeline.conditions import Condition
 from scoreline.pipeline.container_paths import check_container_path, nested_pair
@@ -25,41 +23,23 @@ from scoreline.types import channel_env_name
 
 STEP_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,79}$"
 
-STEP_KINDS: dict[str, str] = {
-    "processing": "scoreline.pipeline.steps:ProcessingStep",
-    "training": "scoreline.pipeline.steps:TrainingStep",
-    "condition": "scoreline.pipeline.steps:ConditionStep",
-    "fail": "scoreline.pipeline.steps:FailStep",
-    "quality_check": "scoreline.pipeline.ml_steps:QualityCheckStep",
-    "tuning": "scoreline.pipeline.ml_steps:TuningStep",
-    "batch_transform": "scoreline.pipeline.ml_steps:BatchTransformStep",
-    "register_model": "scoreline.pipeline.ml_steps:RegisterModelStep",
-    "resolve_model": "scoreline.pipeline.ml_steps:ResolveModelStep",
-}
-
 
 def register_step_kind(kind: str, target: str) -> None:
-    """Make ``kind`` available in definitions; ``target`` is ``"module:Class"``."""
-    STEP_KINDS[kind] = target
-    step_kind_class.cache_clear()
+    """Make ``kind`` available in definitions; ``target`` is ``"module:Class"``, a
+    :class:`StepBase` subclass whose ``handler`` names the class that runs it."""
+    plugins.register("step_kinds", kind, target)
 
 
-@cache
 def step_kind_class(kind: str) -> type[StepBase]:
     """The model class for a step kind, importing it on first use."""
-    target = STEP_KINDS.get(kind)
-    if target is None:
-        for ep in entry_points(group="scoreline.step_kinds"):
-            if ep.name == kind:
-                target = ep.value
-                break
-    if target is None:
-        known = ", ".join(sorted(STEP_KINDS))
-        raise DefinitionError(f"unknown step kind '{kind}'", hint=f"known kinds: {known}")
-    module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    cls = plugins.load("step_kinds", kind, DefinitionError)
     if not (isinstance(cls, type) and issubclass(cls, StepBase)):
         raise DefinitionError(f"step kind '{kind}' does not point at a StepBase class")
+    if not cls.handler:
+        raise DefinitionError(
+            f"step kind '{kind}' names no handler",
+            hint=f"set {cls.__name__}.handler to the 'module:Class' that runs it",
+        )
     return cls
 
 
@@ -142,6 +122,8 @@ class StepBase(BaseModel):
 
     location_fields: ClassVar[tuple[str, ...]] = ()
     """Fields whose values the step reads as files or folders (confined to the data roots)."""
+    handler: ClassVar[str] = ""
+    """``"module:Class"`` of the handler that runs steps of this kind (``engine.handlers``)."""
 
     name: str = Field(pattern=STEP_NAME_PATTERN)
     kind: str
@@ -380,6 +362,7 @@ class ScriptStep(StepBase):
 class ProcessingStep(ScriptStep):
     """Runs a script on input folders and writes output folders."""
 
+    handler: ClassVar[str] = "scoreline.engine.handlers:ScriptHandler"
     kind: Literal["processing"] = "processing"
 
 
@@ -388,6 +371,7 @@ class TrainingStep(ScriptStep):
     ``SM_MODEL_DIR`` (output ``model``), ``SM_OUTPUT_DATA_DIR`` (output ``output``),
     ``SM_HPS`` and hyperparameters as ``--name value`` arguments."""
 
+    handler: ClassVar[str] = "scoreline.engine.handlers:TrainingHandler"
     kind: Literal["training"] = "training"
     outputs: list[str] = Field(default_factory=lambda: ["model", "output"])
     hyperparameters: dict[str, Value] = Field(default_factory=dict)
@@ -407,6 +391,7 @@ class TrainingStep(ScriptStep):
 class ConditionStep(StepBase):
     """Runs ``if_steps`` when every condition holds, ``else_steps`` otherwise."""
 
+    handler: ClassVar[str] = "scoreline.engine.handlers:ConditionHandler"
     kind: Literal["condition"] = "condition"
     conditions: list[Condition] = Field(min_length=1)
     if_steps: list[str] = Field(default_factory=list)
@@ -424,5 +409,6 @@ class ConditionStep(StepBase):
 class FailStep(StepBase):
     """Ends the execution as Failed with ``error_message``."""
 
+    handler: ClassVar[str] = "scoreline.engine.handlers:FailHandler"
     kind: Literal["fail"] = "fail"
     error_message: Value = ""

@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scoreline.data.flavors import load_model, model_file
+from scoreline.data.flavors import Model, ModelInfo, load_model
 from scoreline.data.io import Share, TableSpec, data_files, line_shares
-from scoreline.data.preprocess import NumericFeature, Preprocessor
+from scoreline.data.preprocess import Encoder, NumericFeature, Preprocessor, RawColumns
 from scoreline.data.transform import (
     REJECTED_FILE,
     RegionReport,
@@ -38,10 +38,31 @@ from scoreline.monitoring.statistics import DatasetProfile
 from scoreline.runners.common import Progress, estimate_rows, input_dir, output_dir, run
 
 
-def _preprocessor(config: dict[str, Any], folder: Path | None) -> Preprocessor:
+def _model(config: dict[str, Any], folder: Path, threads: int) -> Model:
+    """The model, verified, with what the registry recorded about it filled in."""
+    model = load_model(
+        folder,
+        sha256=config.get("model_sha256"),
+        threads=threads,
+        trusted=tuple(config.get("trusted_types") or ()),
+    )
+    model.info = model.info.completed(config.get("input_schema") or {})
+    return model
+
+
+def _encoder(config: dict[str, Any], folder: Path | None, info: ModelInfo) -> Encoder:
+    """What turns raw rows into the model's inputs: the model's own columns when it carries
+    its preprocessing, else the fitted preprocessing, else the numeric columns as they are."""
+    id_column = config.get("id_column")
+    recorded = [
+        f["name"] for f in (config.get("input_schema") or {}).get("features", []) if "name" in f
+    ]
+    if info.takes_columns:
+        return RawColumns(tuple(info.features or recorded), info.kinds)
     if folder is not None:
         return Preprocessor.load(folder)
-    columns = [c for c in config.get("columns") or [] if c != config.get("id_column")]
+    given = [c for c in config.get("columns") or [] if c != id_column]
+    columns = given or list(info.features or ()) or recorded
     if not columns:
         raise StepError(
             "without 'preprocessing' the step needs 'columns' (the model's numeric inputs)"
@@ -50,27 +71,29 @@ def _preprocessor(config: dict[str, Any], folder: Path | None) -> Preprocessor:
     return Preprocessor(tuple(config.get("columns") or columns), identity)
 
 
-def _spec(config: dict[str, Any], preprocessor: Preprocessor) -> TableSpec:
-    spec = preprocessor.input_spec(bool(config.get("header")), config.get("columns"))
+def _spec(config: dict[str, Any], encoder: Encoder) -> TableSpec:
+    spec = encoder.input_spec(bool(config.get("header")), config.get("columns"))
     id_column = config.get("id_column")
     if id_column and id_column not in spec.columns:
         return TableSpec([*spec.columns, id_column], spec.kinds, spec.header)
     return spec
 
 
-def _profiler(preprocessor: Preprocessor) -> Callable[[], DatasetProfile]:
+def _profiler(encoder: Encoder) -> Callable[[], DatasetProfile]:
     """Profiles of the raw input features, collected while scoring (one pass)."""
-    features = [f.name for f in preprocessor.features]
+    features = encoder.feature_columns
     return lambda: DatasetProfile(features)
 
 
-def _options(config: dict[str, Any], preprocessor: Preprocessor) -> TransformOptions:
+def _options(config: dict[str, Any], encoder: Encoder) -> TransformOptions:
     return TransformOptions(
-        spec=_spec(config, preprocessor),
+        spec=_spec(config, encoder),
         output_format=config.get("output_format"),
         id_column=config.get("id_column"),
         on_error=config.get("on_error", "fail"),
-        profiler=_profiler(preprocessor) if config.get("statistics") else None,
+        profiler=_profiler(encoder) if config.get("statistics") else None,
+        outputs=tuple(config.get("outputs") or ("prediction", "probabilities")),
+        threshold=config.get("threshold"),
     )
 
 
@@ -92,20 +115,20 @@ def _score_share(
 
     pyarrow.set_cpu_count(1)
     preprocessing = folders["preprocessing"]
-    preprocessor = _preprocessor(config, Path(preprocessing) if preprocessing else None)
-    model = load_model(Path(str(folders["model"])), sha256=config.get("model_sha256"), threads=1)
-    options = _options(config, preprocessor)
-    return score_region(share.path, share, part, model, preprocessor, options), peak_mib()
+    model = _model(config, Path(str(folders["model"])), threads=1)
+    encoder = _encoder(config, Path(preprocessing) if preprocessing else None, model.info)
+    options = _options(config, encoder)
+    return score_region(share.path, share, part, model, encoder, options), peak_mib()
 
 
 def _on_cluster(
-    ray: Any, data: Path, out: Path, config: dict[str, Any]
+    ray: Any, data: Path, out: Path, config: dict[str, Any], info: ModelInfo
 ) -> tuple[TransformReport, dict[str, Any]]:
     workers = int(config.get("shares") or ray.cluster_resources().get("CPU", 1))
     files = data_files(data)
     sizes = [f.stat().st_size for f in files]
     preprocessing = input_dir("preprocessing")
-    options = _options(config, _preprocessor(config, preprocessing))
+    options = _options(config, _encoder(config, preprocessing, info))
     shares = {  # CSV outputs concatenate; a Parquet output is written by one task
         f: line_shares(f, max(1, round(workers * size / max(sum(sizes), 1))))
         if output_name(f, options).endswith(".csv")
@@ -178,23 +201,18 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         ray = connect(address)
         placement["rayConnectSeconds"] = round(time.perf_counter() - connecting, 3)
         started = time.perf_counter()
-        report, on_cluster = _on_cluster(ray, data, output_dir("predictions"), config)
-        flavor = model_file(model_folder)[0]
+        model = _model(config, model_folder, threads=1)
+        report, on_cluster = _on_cluster(ray, data, output_dir("predictions"), config, model.info)
         placement.update(on_cluster)
     else:
         started = time.perf_counter()
-        preprocessor = _preprocessor(config, input_dir("preprocessing"))
-        model = load_model(
-            model_folder,
-            sha256=config.get("model_sha256"),
-            threads=int(config.get("threads") or 0),
-        )
-        options = _options(config, preprocessor)
+        model = _model(config, model_folder, threads=int(config.get("threads") or 0))
+        encoder = _encoder(config, input_dir("preprocessing"), model.info)
+        options = _options(config, encoder)
         total, estimated = estimate_rows(data_files(data), options.spec.header)
         progress = Progress("rows", total, estimated=estimated)
         options = replace(options, on_rows=progress.add)
-        report = batch_transform(data, model, preprocessor, output_dir("predictions"), options)
-        flavor = model.flavor
+        report = batch_transform(data, model, encoder, output_dir("predictions"), options)
     seconds = time.perf_counter() - started
     if report.profile is not None:
         write_json(
@@ -209,7 +227,8 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         **report.to_dict(),
         "seconds": round(seconds, 3),
         "rowsPerSecond": round(report.rows / seconds) if seconds > 0 else None,
-        "modelFlavor": flavor,
+        "modelFlavor": model.flavor,
+        "problemType": model.info.problem_type,
         "peakMiB": peak_mib(),
         **placement,
     }

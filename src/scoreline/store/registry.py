@@ -45,6 +45,15 @@ def parse_approval_status(value: str) -> ApprovalStatus:
         ) from None
 
 
+def check_group_name(group: str) -> None:
+    """A model package group name as SageMaker allows it, or one line saying what is wrong."""
+    if not GROUP_NAME_PATTERN.match(group) or len(group) > 63:
+        raise ParameterError(
+            f"'{group}' is not a valid model package group name",
+            hint="use letters, digits and single hyphens, at most 63 characters",
+        )
+
+
 class ModelRegistryStore:
     """Registry reads and writes; obtained as ``MetadataStore.models``."""
 
@@ -73,11 +82,7 @@ class ModelRegistryStore:
         """Register a new version in ``group`` (created on first use), and say whether an
         existing one was returned instead: a version with the same ``content_sha256`` (model
         and preprocessing) is the same model, unless ``force_new``."""
-        if not GROUP_NAME_PATTERN.match(group) or len(group) > 63:
-            raise ParameterError(
-                f"'{group}' is not a valid model package group name",
-                hint="use letters, digits and single hyphens, at most 63 characters",
-            )
+        check_group_name(group)
         status = parse_approval_status(approval_status)
         now = utcnow()
         with self._store._tx() as conn:

@@ -1,0 +1,154 @@
+"""Bring your own model, through the real command line: a model of each flavor trained
+here is registered with ``models register``, scored with ``models predict`` and by an
+inference pipeline that checks the data against the baseline registered from a sample, and
+every prediction equals the model library's own."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ProjectDir, out, param
+from tests.models import FLAVORS, TOLERANCE, Trained, frame, train
+
+pytestmark = pytest.mark.slow
+
+CLASSIFIER = {"xgboost": "binary", "lightgbm": "multiclass", "catboost": "binary",
+              "onnx": "multiclass", "sklearn": "binary"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProjectDir, pd.DataFrame, Path]:
+    project = ProjectDir(tmp_path_factory.mktemp("byo") / "project")
+    data = frame(rows=2_000)
+    models = tmp_path_factory.mktemp("trained")
+    project.pipeline(
+        {
+            "name": "Inference",
+            "parameters": [
+                {"name": "Group", "type": "String"},
+                {"name": "ModelVersion", "type": "String", "default": ""},
+                {"name": "InputData", "type": "String"},
+            ],
+            "steps": [
+                {
+                    "name": "Resolve",
+                    "kind": "resolve_model",
+                    "model_package_group_name": param("Group"),
+                    "version": param("ModelVersion"),
+                },
+                {
+                    "name": "DataQuality",
+                    "kind": "quality_check",
+                    "check_type": "data_quality",
+                    "dataset": param("InputData"),
+                    "header": True,
+                    "baseline_statistics": out("Resolve", "statistics"),
+                    "baseline_constraints": out("Resolve", "constraints"),
+                },
+                {
+                    "name": "Score",
+                    "kind": "batch_transform",
+                    "data": param("InputData"),
+                    "model": out("Resolve", "model"),
+                    "preprocessing": out("Resolve", "preprocessing"),
+                    "header": True,
+                    "depends_on": ["DataQuality"],
+                },
+            ],
+        }
+    )
+    return project, data, models
+
+
+def _check(result: pd.DataFrame, trained: Trained, order: pd.DataFrame, flavor: str) -> None:
+    assert result["id"].tolist() == order["id"].tolist()
+    expected = trained.expected[order.index.to_numpy()]
+    tolerance = TOLERANCE.get(flavor, 1e-6)
+    if trained.classes is None:
+        np.testing.assert_allclose(result["prediction"], expected, rtol=0, atol=tolerance)
+        return
+    columns = [f"proba_{c}" for c in trained.classes]
+    np.testing.assert_allclose(result[columns].to_numpy(), expected, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_model_of_each_flavor_is_registered_and_scored_like_its_library(
+    flavor: str, world: tuple[ProjectDir, pd.DataFrame, Path]
+) -> None:
+    project, data, models = world
+    order = data.sample(frac=1.0, random_state=5)
+    for problem in ("regression", CLASSIFIER[flavor]):
+        group = f"{flavor}-{problem}"
+        trained = train(flavor, problem, data, models / group)
+        sample = project.root / "data" / f"{group}-sample.csv"
+        data[[*trained.inputs, problem]].to_csv(sample, index=False)
+        registered = project.cli_json(
+            "models", "register", group, str(trained.path), "--sample", str(sample),
+            "--target", problem, "--description", f"a {flavor} {problem} model",
+        )  # fmt: skip
+        assert (registered["version"], registered["flavor"]) == (1, flavor)
+        assert registered["input_schema"]["problemType"] == problem
+        assert [f["name"] for f in registered["input_schema"]["features"]] == trained.inputs
+        assert sorted(registered["baseline"]) == ["constraints", "statistics"]
+
+        batch = project.root / "data" / f"{group}-batch.csv"
+        order[["id", *trained.inputs]].to_csv(batch, index=False)
+        target = project.root / f"{group}-predictions.csv"
+        predicted = project.cli(
+            "models", "predict", group, "1", "--input", str(batch), "--output", str(target),
+            "--id-column", "id",
+        )  # fmt: skip
+        assert "Succeeded" in predicted.stdout
+        _check(pd.read_csv(target, keep_default_na=False), trained, order, flavor)
+
+    unlabelled = project.root / "data" / f"{group}-inputs.csv"  # what the baseline describes
+    order[trained.inputs].to_csv(unlabelled, index=False)
+    execution = project.client().start(
+        "Inference",
+        {"Group": group, "ModelVersion": "1", "InputData": str(unlabelled)},
+        wait=True,
+    )
+    assert execution.status == "Succeeded", execution.failure_reason
+    steps = {s.step_name: s for s in project.client().steps(execution.id)}
+    assert steps["DataQuality"].metadata["violations"] == 0, steps["DataQuality"].metadata
+    scored = Path(steps["Score"].outputs["predictions"]["uri"]) / f"{group}-inputs.csv"
+    result = pd.read_csv(scored, keep_default_na=False)
+    _check(result.assign(id=order["id"].to_numpy()), trained, order, flavor)
+
+
+def test_registering_twice_and_bad_files_are_one_line(
+    world: tuple[ProjectDir, pd.DataFrame, Path],
+) -> None:
+    project, data, models = world
+    trained = train("lightgbm", "regression", data, models / "again")
+    first = project.cli_json("models", "register", "again", str(trained.path))
+    second = project.cli_json("models", "register", "again", str(trained.path))
+    assert (first["version"], second["version"], second["existing"]) == (1, 1, True)
+
+    disguised = models / "model.skops"
+    disguised.write_bytes(pickle.dumps({"anything": 1}))
+    refused = project.cli("models", "register", "again", str(disguised), check=False)
+    assert refused.returncode == 1
+    assert "is a pickle" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    wrong = project.cli(
+        "models", "register", "again", str(trained.path), "--problem-type", "binary", check=False
+    )
+    assert "is a regression model, not binary" in wrong.stderr
+
+    batch = project.root / "data" / "wrong.csv"
+    data[["id", "f0", "f1"]].to_csv(batch, index=False)
+    failed = project.cli("models", "predict", "again", "1", "--input", str(batch), check=False)
+    assert failed.returncode == 1
+    assert "column 'f2' is missing from the header" in failed.stdout
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert project.cli("models", "list", "--json").returncode == 0
+    events = json.loads(project.cli("executions", "list", "--json").stdout)
+    assert events[0]["pipeline_name"] == "ModelsPredict"
