@@ -42,10 +42,13 @@ class Trained:
     inputs: list[str]
 
 
-def train(flavor: str, problem: str, data: pd.DataFrame, folder: Path) -> Trained:
-    """Fit a small model of ``flavor`` for ``problem`` and save it in the flavor's format."""
+def train(
+    flavor: str, problem: str, data: pd.DataFrame, folder: Path, rounds: int = 20
+) -> Trained:
+    """Fit a model of ``flavor`` for ``problem`` (``rounds`` trees for the boosters) and
+    save it in the flavor's format."""
     folder.mkdir(parents=True, exist_ok=True)
-    return _TRAINERS[flavor](problem, data, folder)
+    return _TRAINERS[flavor](problem, data, folder, rounds)
 
 
 def _target(problem: str, data: pd.DataFrame) -> Any:
@@ -60,33 +63,33 @@ def _oracle(model: Any, problem: str, rows: Any) -> np.ndarray:
     return np.asarray(model.predict_proba(rows), dtype=np.float64)
 
 
-def _xgboost(problem: str, data: pd.DataFrame, folder: Path) -> Trained:
+def _xgboost(problem: str, data: pd.DataFrame, folder: Path, rounds: int) -> Trained:
     import xgboost
 
     kind = xgboost.XGBRegressor if problem == "regression" else xgboost.XGBClassifier
-    model = kind(n_estimators=20, max_depth=3, n_jobs=1, random_state=0)
+    model = kind(n_estimators=rounds, max_depth=3, n_jobs=1, random_state=0)
     model.fit(data[FEATURES], _target(problem, data))
     path = folder / "model.json"
     model.get_booster().save_model(path)
     return Trained(path, _oracle(model, problem, data[FEATURES]), _classes(problem), FEATURES)
 
 
-def _lightgbm(problem: str, data: pd.DataFrame, folder: Path) -> Trained:
+def _lightgbm(problem: str, data: pd.DataFrame, folder: Path, rounds: int) -> Trained:
     import lightgbm
 
     kind = lightgbm.LGBMRegressor if problem == "regression" else lightgbm.LGBMClassifier
-    model = kind(n_estimators=20, num_leaves=8, n_jobs=1, random_state=0, verbose=-1)
+    model = kind(n_estimators=rounds, num_leaves=8, n_jobs=1, random_state=0, verbose=-1)
     model.fit(data[FEATURES], _target(problem, data))
     path = folder / "model.lgb"
     model.booster_.save_model(path)
     return Trained(path, _oracle(model, problem, data[FEATURES]), _classes(problem), FEATURES)
 
 
-def _catboost(problem: str, data: pd.DataFrame, folder: Path) -> Trained:
+def _catboost(problem: str, data: pd.DataFrame, folder: Path, rounds: int) -> Trained:
     import catboost
 
     kind = catboost.CatBoostRegressor if problem == "regression" else catboost.CatBoostClassifier
-    model = kind(iterations=20, depth=3, thread_count=1, random_seed=0, verbose=False)
+    model = kind(iterations=rounds, depth=3, thread_count=1, random_seed=0, verbose=False)
     columns = [*FEATURES, "plan"]
     model.fit(data[columns], data[problem], cat_features=["plan"])
     path = folder / "model.cbm"
@@ -108,7 +111,7 @@ def _sklearn_pipeline(problem: str) -> Any:
     return Pipeline([("encode", encode), ("model", last)])
 
 
-def _sklearn(problem: str, data: pd.DataFrame, folder: Path) -> Trained:
+def _sklearn(problem: str, data: pd.DataFrame, folder: Path, rounds: int) -> Trained:
     import skops.io
 
     columns = [*FEATURES, "plan"]
@@ -123,7 +126,7 @@ def _sklearn(problem: str, data: pd.DataFrame, folder: Path) -> Trained:
     return Trained(path, _oracle(model, problem, data[columns]), classes, columns)
 
 
-def _onnx(problem: str, data: pd.DataFrame, folder: Path) -> Trained:
+def _onnx(problem: str, data: pd.DataFrame, folder: Path, rounds: int) -> Trained:
     """A scikit-learn pipeline converted by skl2onnx: one graph input per column, its own
     scaling and one-hot encoding inside the graph."""
     from skl2onnx import to_onnx
@@ -145,7 +148,7 @@ def _classes(problem: str) -> list[Any] | None:
     return {"regression": None, "binary": [0, 1], "multiclass": [0, 1, 2]}[problem]
 
 
-_TRAINERS: dict[str, Callable[[str, pd.DataFrame, Path], Trained]] = {
+_TRAINERS: dict[str, Callable[[str, pd.DataFrame, Path, int], Trained]] = {
     "xgboost": _xgboost,
     "lightgbm": _lightgbm,
     "catboost": _catboost,

@@ -396,6 +396,28 @@ def test_killed_orchestrator_is_detected_on_next_start(project: ProjectDir) -> N
     )
 
 
+def test_run_wait_itself_closes_an_execution_whose_orchestrator_died(
+    project: ProjectDir,
+) -> None:
+    """No other command and no ``serve`` runs recovery here: the watcher must, or it waits
+    forever (as it did when an orchestrator failed at import)."""
+    slow = project.script("slow.py", SLOW)
+    project.pipeline(
+        {"name": "P", "steps": [{"name": "Slow", "kind": "processing", "script": slow}]}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scoreline", "--project", str(project.root), "run", "P", "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    wait_for((project.root / "Slow.running").exists)
+    owner = project.client().executions()[0].owner or ""
+    os.kill(int(owner.split(":")[1]), signal.SIGKILL)
+    assert proc.wait(timeout=30) == 1
+    assert "orchestrator lost" in (proc.stdout.read() if proc.stdout else "")
+
+
 def test_a_step_dies_with_its_orchestrator_at_once(project: ProjectDir) -> None:
     slow = project.script("slow.py", SLOW)
     project.pipeline({"name": "P", "steps": [{"name": "Slow", "kind": "processing",

@@ -53,14 +53,14 @@ def _watch(c: Any, execution_id: str, quiet: bool) -> ExecutionRecord:
 
         with Live(console=render.console, refresh_per_second=4, transient=True) as display:
             while True:
-                execution, steps = c.execution(execution_id), c.steps(execution_id)
+                execution, steps = _poll(c, execution_id)
                 display.update(_table(execution, steps))
                 if ExecutionStatus(execution.status).is_final:
                     return execution  # type: ignore[no-any-return]
                 time.sleep(POLL_SECONDS)
     seen: dict[str, tuple[str, int]] = {}
     while True:
-        execution, steps = c.execution(execution_id), c.steps(execution_id)
+        execution, steps = _poll(c, execution_id)
         for step in steps if not quiet else []:
             if seen.get(step.step_name) != (step.status, step.attempt):
                 seen[step.step_name] = (step.status, step.attempt)
@@ -74,6 +74,14 @@ def _watch(c: Any, execution_id: str, quiet: bool) -> ExecutionRecord:
         if ExecutionStatus(execution.status).is_final:
             return execution  # type: ignore[no-any-return]
         time.sleep(POLL_SECONDS)
+
+
+def _poll(c: Any, execution_id: str) -> tuple[ExecutionRecord, list[StepRecord]]:
+    """The execution and its steps, once recovery has looked at it: an orchestrator that
+    died (killed, or failing before it could start) is closed here, not waited for until
+    some other command or ``serve`` happens to run recovery."""
+    c.recover()
+    return c.execution(execution_id), c.steps(execution_id)
 
 
 def _table(execution: ExecutionRecord, steps: list[StepRecord]) -> Any:

@@ -478,12 +478,13 @@ class ONNXModel:
 
 def _onnx_column(column: Any, dtype: Any) -> np.ndarray:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pa.types.is_dictionary(column.type):
         column = column.cast(pa.string())
-    values = column.to_numpy(zero_copy_only=False)
     if dtype is np.object_:
-        values = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        column = pc.fill_null(column.cast(pa.string()), "")
+    values = column.to_numpy(zero_copy_only=False)
     shaped: np.ndarray = values.astype(dtype, copy=False).reshape(-1, 1)
     return shaped
 

@@ -68,7 +68,10 @@ class RegisterModelHandler:
             force_new=_flag(step.force_new_version, ctx, step),
             actor=actor,
             preprocessing_uri=preprocessing_uri,
-            input_schema=_input_schema(ctx, preprocessing_uri),
+            input_schema={
+                **_input_schema(ctx, preprocessing_uri),
+                **({"trustedTypes": step.trusted_types} if step.trusted_types else {}),
+            },
             metrics=_metrics(ctx, metrics_uri),
             metrics_uri=_evaluation_file(ctx, metrics_uri),
             baseline=_baseline(ctx, baseline_uri),

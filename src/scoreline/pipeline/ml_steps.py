@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scoreline import plugins
 from scoreline.pipeline.expressions import Value
 from scoreline.pipeline.steps import PropertyFile, PythonEnvironment, StepBase, TrainingStep
 
@@ -250,6 +251,11 @@ class RegisterModelStep(StepBase):
     model_package_group_name: Value
     model: Value
     flavor: str = "xgboost"
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="sklearn flavor: types the skops file may hold beyond skops' trusted "
+        "defaults (recorded with the version, checked on every load)",
+    )
     preprocessing: Value | None = None
     metrics: Value | None = Field(default=None, description="evaluation.json, or its folder")
     baseline: Value | None = Field(
@@ -263,6 +269,14 @@ class RegisterModelStep(StepBase):
         description="register a new version even when one with the same model and "
         "preprocessing content exists (by default that version is returned)",
     )
+
+    @field_validator("flavor")
+    @classmethod
+    def _known_flavor(cls, value: str) -> str:
+        known = plugins.names("flavors")
+        if value not in known:
+            raise ValueError(f"unknown flavor '{value}' (known: {', '.join(known)})")
+        return value
 
 
 class ResolveModelStep(StepBase):

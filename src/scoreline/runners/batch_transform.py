@@ -97,6 +97,16 @@ def _options(config: dict[str, Any], encoder: Encoder) -> TransformOptions:
     )
 
 
+def prepare_scoring(
+    config: dict[str, Any], model_folder: Path, preprocessing: Path | None, threads: int
+) -> tuple[Model, Encoder, TransformOptions]:
+    """The verified model, what turns rows into its inputs, and how to read and write: all a
+    batch transform (or one share of it) needs besides the files, from the step's config."""
+    model = _model(config, model_folder, threads)
+    encoder = _encoder(config, preprocessing, model.info)
+    return model, encoder, _options(config, encoder)
+
+
 def peak_mib() -> float | None:
     """This process's peak resident memory (``VmHWM``), where Linux reports it."""
     try:
@@ -115,9 +125,9 @@ def _score_share(
 
     pyarrow.set_cpu_count(1)
     preprocessing = folders["preprocessing"]
-    model = _model(config, Path(str(folders["model"])), threads=1)
-    encoder = _encoder(config, Path(preprocessing) if preprocessing else None, model.info)
-    options = _options(config, encoder)
+    model, encoder, options = prepare_scoring(
+        config, Path(str(folders["model"])), Path(preprocessing) if preprocessing else None, 1
+    )
     return score_region(share.path, share, part, model, encoder, options), peak_mib()
 
 
@@ -206,9 +216,9 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         placement.update(on_cluster)
     else:
         started = time.perf_counter()
-        model = _model(config, model_folder, threads=int(config.get("threads") or 0))
-        encoder = _encoder(config, input_dir("preprocessing"), model.info)
-        options = _options(config, encoder)
+        model, encoder, options = prepare_scoring(
+            config, model_folder, input_dir("preprocessing"), int(config.get("threads") or 0)
+        )
         total, estimated = estimate_rows(data_files(data), options.spec.header)
         progress = Progress("rows", total, estimated=estimated)
         options = replace(options, on_rows=progress.add)
