@@ -42,9 +42,7 @@ class Trained:
     inputs: list[str]
 
 
-def train(
-    flavor: str, problem: str, data: pd.DataFrame, folder: Path, rounds: int = 20
-) -> Trained:
+def train(flavor: str, problem: str, data: pd.DataFrame, folder: Path, rounds: int = 20) -> Trained:
     """Fit a model of ``flavor`` for ``problem`` (``rounds`` trees for the boosters) and
     save it in the flavor's format."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -152,3 +152,134 @@ def test_registering_twice_and_bad_files_are_one_line(
     assert project.cli("models", "list", "--json").returncode == 0
     events = json.loads(project.cli("executions", "list", "--json").stdout)
     assert events[0]["pipeline_name"] == "ModelsPredict"
+
+
+def _predict_and_compare(
+    project: ProjectDir, group: str, rows: pd.DataFrame, expected: np.ndarray, tolerance: float
+) -> pd.DataFrame:
+    batch = project.root / "data" / f"{group}.csv"
+    rows.to_csv(batch, index=False)
+    target = project.root / f"{group}-out.csv"
+    project.cli("models", "predict", group, "1", "--input", str(batch), "--output", str(target))
+    result = pd.read_csv(target, keep_default_na=False)
+    scored = result.filter(like="proba_").to_numpy() if expected.ndim == 2 else result["prediction"]
+    np.testing.assert_allclose(scored, expected, rtol=0, atol=tolerance)
+    return result
+
+
+def test_mlflow_model_folders_import_and_score_as_mlflow_loads_them(
+    world: tuple[ProjectDir, pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    import catboost
+    import lightgbm
+    import mlflow
+    import onnx
+    import xgboost
+    from mlflow.models import infer_signature
+
+    from tests.models import FEATURES, _sklearn_pipeline
+
+    project, data, _ = world
+    numeric, label = data[FEATURES], (data["binary"] == "yes").astype(int)
+    columns = [*FEATURES, "plan"]
+    booster = xgboost.XGBClassifier(n_estimators=10, n_jobs=1).fit(numeric, label)
+    native = lightgbm.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1},
+        lightgbm.Dataset(numeric, data["multiclass"]),
+        num_boost_round=10,
+    )
+    boosted = catboost.CatBoostRegressor(iterations=10, verbose=False, thread_count=1)
+    boosted.fit(numeric, data["regression"])
+    pipeline = _sklearn_pipeline("binary").fit(data[columns], data["binary"])
+    graph = train("onnx", "multiclass", data, tmp_path / "onnx-source")
+    cases = {  # group: (save, rows scored, expected, tolerance)
+        "mlflow-xgboost": (lambda p: mlflow.xgboost.save_model(
+            booster, p, signature=infer_signature(numeric)), numeric,
+            booster.predict_proba(numeric), 1e-6),
+        "mlflow-lightgbm": (lambda p: mlflow.lightgbm.save_model(native, p), numeric,
+                            native.predict(numeric), 1e-6),
+        "mlflow-catboost": (lambda p: mlflow.catboost.save_model(boosted, p), numeric,
+                            boosted.predict(numeric), 1e-6),
+        "mlflow-sklearn": (lambda p: mlflow.sklearn.save_model(
+            pipeline, p, serialization_format="skops"), data[columns],
+            pipeline.predict_proba(data[columns]), 1e-6),
+        "mlflow-onnx": (lambda p: mlflow.onnx.save_model(onnx.load(str(graph.path)), p),
+                        data[graph.inputs], graph.expected, 1e-4),
+    }  # fmt: skip
+    for group, (save, rows, expected, tolerance) in cases.items():
+        folder = tmp_path / group
+        save(str(folder))
+        imported = project.cli_json("models", "import", "mlflow", str(folder), "--group", group)
+        assert imported["lineage"]["source"] == "mlflow"
+        assert imported["lineage"]["mlflowModelUuid"]
+        _predict_and_compare(project, group, rows, expected, tolerance)
+    assert project.cli_json("models", "show", "mlflow-xgboost", "1")["input_schema"][
+        "features"
+    ] == [{"name": n, "type": "numeric"} for n in FEATURES]
+    assert project.cli_json("models", "show", "mlflow-sklearn", "1")["flavor"] == "sklearn"
+
+    pickled = tmp_path / "pickled"
+    mlflow.sklearn.save_model(pipeline, str(pickled), serialization_format="cloudpickle")
+    refused = project.cli("models", "import", "mlflow", str(pickled), "--group", "p", check=False)
+    assert refused.returncode == 1
+    assert "cloudpickle file, which runs code when loaded" in refused.stderr
+    assert "serialization_format='skops'" in refused.stderr
+
+
+def test_a_sagemaker_model_package_imports_with_its_status_and_metrics(
+    world: tuple[ProjectDir, pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    import tarfile
+
+    import xgboost
+
+    from tests.models import FEATURES
+
+    project, data, _ = world
+    model = xgboost.XGBRegressor(n_estimators=10, n_jobs=1).fit(data[FEATURES], data["regression"])
+    model.get_booster().save_model(tmp_path / "xgboost-model.json")
+    (tmp_path / "xgboost-model.json").rename(tmp_path / "xgboost-model")
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "xgboost-model", arcname="xgboost-model")
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn-models/7"
+    package = tmp_path / "package.json"
+    package.write_text(json.dumps({
+        "ModelPackageGroupName": "churn-models",
+        "ModelPackageVersion": 7,
+        "ModelPackageArn": arn,
+        "ModelPackageDescription": "trained by the weekly job",
+        "ModelApprovalStatus": "Approved",
+        "CreationTime": "2026-11-30T08:00:00Z",
+        "InferenceSpecification": {"Containers": [
+            {"Image": "xgboost:1.7-1", "ModelDataUrl": "s3://bucket/job/output/model.tar.gz"}]},
+        "ModelMetrics": {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": "s3://bucket/job/evaluation.json"}}},
+    }))  # fmt: skip
+    imported = project.cli_json("models", "import", "sagemaker", str(archive), "--package",
+                                str(package), "--sample", str(_sample(project, data)))  # fmt: skip
+    assert (imported["group_name"], imported["approval_status"]) == ("churn-models", "Approved")
+    assert imported["description"] == "trained by the weekly job"
+    assert imported["lineage"]["modelPackageArn"] == arn
+    assert imported["metrics"]["sagemakerModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    _predict_and_compare(
+        project, "churn-models", data[FEATURES], model.predict(data[FEATURES]), 1e-6
+    )
+
+    pickled = tmp_path / "pickled.tar.gz"
+    (tmp_path / "old" / "xgboost-model").parent.mkdir()
+    (tmp_path / "old" / "xgboost-model").write_bytes(pickle.dumps(model))
+    with tarfile.open(pickled, "w:gz") as tar:
+        tar.add(tmp_path / "old" / "xgboost-model", arcname="xgboost-model")
+    refused = project.cli("models", "import", "sagemaker", str(pickled), "--group", "old",
+                          check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert "is a pickle" in refused.stderr
+
+
+def _sample(project: ProjectDir, data: pd.DataFrame) -> Path:
+    from tests.models import FEATURES
+
+    path = project.root / "data" / "numeric-sample.csv"
+    data[FEATURES].to_csv(path, index=False)
+    return path

@@ -50,6 +50,9 @@ class ModelSource:
     trusted: tuple[str, ...] = ()
     status: str = "PendingManualApproval"
     lineage: dict[str, Any] = field(default_factory=dict)
+    features: tuple[dict[str, str], ...] | None = None
+    """Input columns another registry recorded (an MLflow signature), used without a sample."""
+    extra_metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def register_model_file(
@@ -65,7 +68,11 @@ def register_model_file(
     folder = _store_model(artifacts, group, flavor, path, digest)
     schema: dict[str, Any] = {
         **info.to_dict(),
-        "features": [{"name": n, "type": "numeric"} for n in info.features or ()],
+        "features": list(source.features or ())
+        or [
+            {"name": n, "type": "categorical" if info.kinds.get(n) == "string" else "numeric"}
+            for n in info.features or ()
+        ],
         "target": source.target,
         "trustedTypes": list(source.trusted),
     }
@@ -74,6 +81,7 @@ def register_model_file(
         features, baseline = _sample_baseline(artifacts, group, source, info)
         schema["features"] = features
     metrics, metrics_uri = _metrics(artifacts, group, source.metrics)
+    metrics = {**source.extra_metrics, **metrics}
     return store.models.create_version(
         group,
         approval_status=source.status,
@@ -137,13 +145,16 @@ def _checked_info(info: ModelInfo, source: ModelSource) -> ModelInfo:
 
 
 def _store_model(artifacts: ArtifactStore, group: str, flavor: str, path: Path, digest: str) -> str:
-    """The model file under its flavor's canonical name, stored once per content."""
+    """The model file under its flavor's name for it (``model.ubj`` for UBJ...), stored once
+    per content."""
     key = f"{REGISTRY_PREFIX}/{group}/{digest}"
     uri = artifacts.uri(key)
     if artifacts.exists(f"{uri}/{MANIFEST}"):
         return uri
+    names = flavor_class(flavor).files
+    name = next((n for n in names if path.name.endswith(Path(n).suffix)), names[0])
     with tempfile.TemporaryDirectory(prefix="scoreline-register-") as tmp:
-        shutil.copyfile(path, Path(tmp) / flavor_class(flavor).files[0])
+        shutil.copyfile(path, Path(tmp) / name)
         return artifacts.commit_folder(Path(tmp), key).uri
 
 
@@ -210,3 +221,195 @@ def _metrics(
     digest = hashlib.sha256(raw).hexdigest()
     stored = artifacts.put_bytes(f"{REGISTRY_PREFIX}/{group}/metrics/{digest}.json", raw)
     return data, artifacts.uri(stored.path)
+
+
+MLFLOW_FLAVORS = ("xgboost", "lightgbm", "catboost", "onnx", "sklearn")
+_MLFLOW_TYPES = {"string": "categorical", "binary": "categorical", "boolean": "categorical"}
+
+
+def mlflow_source(folder: Path, **given: Any) -> ModelSource:
+    """An MLflow model folder (its ``MLmodel`` file) as a model source: the model file of
+    its first flavor scoreline can load, its signature as the input schema. A flavor
+    serialized with pickle or cloudpickle is refused."""
+    import yaml
+
+    spec_path = folder / "MLmodel"
+    if not spec_path.is_file():
+        raise ParameterError(
+            "not an MLflow model folder (no MLmodel file)",
+            where=str(folder),
+            hint="give the folder mlflow.<flavor>.save_model wrote, or a run's artifacts/model",
+        )
+    try:
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ArtifactError(f"MLmodel is not valid YAML ({exc})", where=str(spec_path)) from None
+    flavors = spec.get("flavors") or {}
+    name = next((f for f in MLFLOW_FLAVORS if f in flavors), None)
+    if name is None:
+        raise ArtifactError(
+            f"MLflow flavors {', '.join(flavors) or 'none'}: none that scoreline can score",
+            where=str(spec_path),
+            hint=f"scoreline imports the {', '.join(MLFLOW_FLAVORS)} flavors",
+        )
+    conf = flavors[name]
+    data = conf.get("pickled_model") or conf.get("data")
+    serialization = str(conf.get("serialization_format") or conf.get("save_format") or "")
+    if name == "sklearn" and serialization != "skops":
+        raise ArtifactError(
+            f"MLflow's sklearn flavor here is a {serialization or 'pickle'} file, which runs "
+            "code when loaded",
+            where=str(spec_path),
+            hint="log it again with mlflow.sklearn.log_model(..., serialization_format="
+            "'skops'), or convert it to ONNX with skl2onnx and log that",
+        )
+    if not isinstance(data, str) or not (folder / data).is_file():
+        raise ArtifactError(f"the {name} flavor names no model file", where=str(spec_path))
+    # MLflow writes a scikit-learn-API booster with skops (and a native one in its own format)
+    flavor = "sklearn" if data.endswith(".skops") else name
+    if flavor == "xgboost" and conf.get("model_format") not in ("json", "ubj"):
+        raise ArtifactError(
+            f"XGBoost's '{conf.get('model_format')}' format is not supported",
+            where=str(spec_path),
+            hint="log it with mlflow.xgboost.log_model(..., model_format='ubj') or 'json'",
+        )
+    lineage = {
+        "source": "mlflow",
+        "mlflowModelUuid": spec.get("model_uuid"),
+        "mlflowRunId": spec.get("run_id"),
+        "mlflowVersion": spec.get("mlflow_version"),
+        "mlflowFlavor": name,
+    }
+    return ModelSource(
+        path=folder / data,
+        flavor=flavor,
+        lineage={k: v for k, v in lineage.items() if v},
+        features=_signature_features(spec, spec_path),
+        **given,
+    )
+
+
+def _signature_features(spec: dict[str, Any], where: Path) -> tuple[dict[str, str], ...] | None:
+    inputs = (spec.get("signature") or {}).get("inputs")
+    if not inputs:
+        return None
+    try:
+        columns = json.loads(inputs)
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(
+            f"the signature is not valid JSON ({exc.msg})", where=str(where)
+        ) from None
+    named = [c for c in columns if isinstance(c, dict) and c.get("name")]
+    if len(named) != len(columns):  # a tensor signature names no columns
+        return None
+    return tuple(
+        {"name": str(c["name"]), "type": _MLFLOW_TYPES.get(str(c.get("type")), "numeric")}
+        for c in named
+    )
+
+
+SAGEMAKER_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+ARCHIVE_LIMIT = 4 << 30
+
+
+def sagemaker_source(archive: Path, package: Path | None, into: Path, **given: Any) -> ModelSource:
+    """A SageMaker ``model.tar.gz`` (unpacked into ``into``) as a model source, with its
+    model package's description (``aws sagemaker describe-model-package`` JSON): approval
+    status, description, metrics and lineage carried over."""
+    import tarfile
+
+    if not archive.is_file():
+        raise ParameterError("no such file", where=str(archive))
+    try:
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.isfile()]
+            if sum(m.size for m in members) > ARCHIVE_LIMIT:
+                raise ArtifactError("the archive unpacks to more than 4 GiB", where=str(archive))
+            tar.extractall(into, members=members, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ArtifactError(f"not a readable model.tar.gz ({exc})", where=str(archive)) from None
+    path = _sagemaker_model_file(into, archive)
+    described = _package(package) if package is not None else {}
+    status = described.get("ModelApprovalStatus")
+    lineage = {
+        "source": "sagemaker",
+        "archive": archive.name,
+        "modelPackageArn": described.get("ModelPackageArn"),
+        "modelPackageGroupName": described.get("ModelPackageGroupName"),
+        "modelPackageVersion": described.get("ModelPackageVersion"),
+        "creationTime": described.get("CreationTime"),
+        "metadataProperties": described.get("MetadataProperties"),
+        "customerMetadataProperties": described.get("CustomerMetadataProperties"),
+        "modelDataUrl": next(
+            (
+                c.get("ModelDataUrl")
+                for c in (described.get("InferenceSpecification") or {}).get("Containers", [])
+            ),
+            None,
+        ),
+    }
+    options = dict(given)
+    if status in SAGEMAKER_STATUSES and "status" not in options:
+        options["status"] = status
+    if described.get("ModelPackageDescription") and not options.get("description"):
+        options["description"] = described["ModelPackageDescription"]
+    return ModelSource(
+        path=path,
+        lineage={k: v for k, v in lineage.items() if v},
+        extra_metrics={"sagemakerModelMetrics": described["ModelMetrics"]}
+        if described.get("ModelMetrics")
+        else {},
+        **options,
+    )
+
+
+def sagemaker_group(package: Path | None) -> str | None:
+    """The model package group a described package belongs to."""
+    return _package(package).get("ModelPackageGroupName") if package is not None else None
+
+
+def _package(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParameterError("no such file", where=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"not valid JSON ({exc})", where=str(path)) from None
+    if not isinstance(data, dict) or "ModelPackageArn" not in data:
+        raise ArtifactError(
+            "not a described model package (no ModelPackageArn)",
+            where=str(path),
+            hint="save the output of: aws sagemaker describe-model-package "
+            "--model-package-name ARN",
+        )
+    return data
+
+
+def _sagemaker_model_file(folder: Path, archive: Path) -> Path:
+    """The one model file in an unpacked archive that a flavor can load; SageMaker's
+    XGBoost container writes a booster in XGBoost's JSON or UBJ format as ``xgboost-model``,
+    older containers a pickle, which is refused."""
+    from scoreline.data.flavors import refuse_pickle
+
+    found: list[Path] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        refuse_pickle(path)
+        if path.name == "xgboost-model":  # named by its content: XGBoost reads by suffix
+            with path.open("rb") as handle:
+                head = handle.read(2)
+            suffix = ".json" if head == b'{"' else ".ubj" if head[:1] == b"{" else ""
+            if suffix:
+                path = path.rename(path.with_name(f"xgboost-model{suffix}"))
+        try:
+            detect_flavor(path)
+        except ArtifactError:
+            continue
+        found.append(path)
+    if len(found) != 1:
+        raise ArtifactError(
+            f"the archive holds {len(found)} model files scoreline can load, not one",
+            where=str(archive),
+            hint="it must hold one of XGBoost .json/.ubj, LightGBM .lgb, CatBoost .cbm, "
+            ".onnx or .skops",
+        )
+    return found[0]

@@ -56,7 +56,7 @@ def _watch(c: Any, execution_id: str, quiet: bool) -> ExecutionRecord:
                 execution, steps = _poll(c, execution_id)
                 display.update(_table(execution, steps))
                 if ExecutionStatus(execution.status).is_final:
-                    return execution  # type: ignore[no-any-return]
+                    return execution
                 time.sleep(POLL_SECONDS)
     seen: dict[str, tuple[str, int]] = {}
     while True:
@@ -72,7 +72,7 @@ def _watch(c: Any, execution_id: str, quiet: bool) -> ExecutionRecord:
                     flush=True,
                 )
         if ExecutionStatus(execution.status).is_final:
-            return execution  # type: ignore[no-any-return]
+            return execution
         time.sleep(POLL_SECONDS)
 
 

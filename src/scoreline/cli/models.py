@@ -54,6 +54,64 @@ def list_models(
     )
 
 
+Sample = Annotated[
+    Path | None,
+    typer.Option(
+        "--sample",
+        help="Input data with a header (CSV or Parquet): input schema and data-quality baseline.",
+    ),
+]
+Target = Annotated[
+    str | None, typer.Option("--target", help="The sample's label column (not an input).")
+]
+Metrics = Annotated[
+    Path | None, typer.Option("--metrics", help="A JSON file of evaluation metrics.")
+]
+Description = Annotated[str, typer.Option("--description", help="Free text.")]
+Trust = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust", help="A type a skops file may hold beyond skops' trusted defaults (repeatable)."
+    ),
+]
+Status = Annotated[str | None, typer.Option("--status", help="Approval status of the new version.")]
+GroupOption = Annotated[str, typer.Option("--group", help="Model package group to register in.")]
+
+
+def _common(
+    sample: Path | None,
+    target: str | None,
+    metrics: Path | None,
+    description: str,
+    trust: list[str] | None,
+    status: str | None,
+) -> dict[str, Any]:
+    """The options every way of registering shares, as ModelSource fields."""
+    options: dict[str, Any] = {
+        "sample": sample,
+        "target": target,
+        "metrics": metrics,
+        "description": description,
+        "trusted": tuple(t.strip() for t in trust or () if t.strip()),
+    }
+    if status is not None:
+        options["status"] = status
+    return options
+
+
+def _registered(group: str, source: Any, as_json: bool) -> None:
+    record, existing = client().register_model(group, source)
+    if as_json:
+        render.print_json({**record.to_dict(), "existing": existing})
+        return
+    kind = record.input_schema.get("problemType", "regression")
+    what = f"{record.group_name}/{record.version} ({record.flavor}, {kind})"
+    if existing:
+        render.console.print(f"Already registered as {what}: the same model file")
+        return
+    render.console.print(f"Registered {what}: {render.status(record.approval_status)}")
+
+
 @app.command("register")
 def register(
     group: Annotated[str, typer.Argument(help="Model package group (created on first use).")],
@@ -76,34 +134,15 @@ def register(
         str | None,
         typer.Option("--classes", help="Class labels in probability order, comma-separated."),
     ] = None,
-    sample: Annotated[
-        Path | None,
-        typer.Option(
-            "--sample",
-            help="Input data with a header (CSV or Parquet): input schema and data-quality "
-            "baseline.",
-        ),
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="The sample's label column (not an input).")
-    ] = None,
-    metrics: Annotated[
-        Path | None, typer.Option("--metrics", help="A JSON file of evaluation metrics.")
-    ] = None,
-    description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
-    trust: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--trust",
-            help="A type a skops file may hold beyond skops' trusted defaults (repeatable).",
-        ),
-    ] = None,
-    status: Annotated[
-        str, typer.Option("--status", help="Approval status of the new version.")
-    ] = "PendingManualApproval",
+    sample: Sample = None,
+    target: Target = None,
+    metrics: Metrics = None,
+    description: Description = "",
+    trust: Trust = None,
+    status: Status = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Register a model trained anywhere (a notebook, another registry) as a new version.
+    """Register a model trained anywhere (a notebook, another tool) as a new version.
     Pickles are refused: save scikit-learn models with skops, or convert them to ONNX."""
     from scoreline.model_import import ModelSource
 
@@ -112,23 +151,73 @@ def register(
         flavor=flavor,
         problem_type=problem_type,
         classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
-        sample=sample,
-        target=target,
-        metrics=metrics,
-        description=description,
-        trusted=tuple(t.strip() for t in trust or () if t.strip()),
-        status=status,
+        **_common(sample, target, metrics, description, trust, status),
     )
-    record, existing = client().register_model(group, source)
-    if as_json:
-        render.print_json({**record.to_dict(), "existing": existing})
-        return
-    kind = record.input_schema.get("problemType", "regression")
-    what = f"{record.group_name}/{record.version} ({record.flavor}, {kind})"
-    if existing:
-        render.console.print(f"Already registered as {what}: the same model file")
-        return
-    render.console.print(f"Registered {what}: {render.status(record.approval_status)}")
+    _registered(group, source, as_json)
+
+
+imports = typer.Typer(help="Import a model from another registry's files.", no_args_is_help=True)
+app.add_typer(imports, name="import")
+
+
+@imports.command("mlflow")
+def import_mlflow(
+    path: Annotated[Path, typer.Argument(help="An MLflow model folder (with its MLmodel file).")],
+    group: GroupOption,
+    sample: Sample = None,
+    target: Target = None,
+    metrics: Metrics = None,
+    description: Description = "",
+    trust: Trust = None,
+    status: Status = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import an MLflow model folder: the xgboost, lightgbm, catboost, onnx and (skops)
+    sklearn flavors; its signature becomes the input schema. Pickled models are refused."""
+    from scoreline.model_import import mlflow_source
+
+    source = mlflow_source(path, **_common(sample, target, metrics, description, trust, status))
+    _registered(group, source, as_json)
+
+
+@imports.command("sagemaker")
+def import_sagemaker(
+    path: Annotated[Path, typer.Argument(help="The model.tar.gz.")],
+    package: Annotated[
+        Path | None,
+        typer.Option(
+            "--package", help="JSON of `aws sagemaker describe-model-package` for this model."
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="Model package group (default: the package's)."),
+    ] = None,
+    sample: Sample = None,
+    target: Target = None,
+    metrics: Metrics = None,
+    description: Description = "",
+    trust: Trust = None,
+    status: Status = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a SageMaker model.tar.gz holding a model in a safe format, with its model
+    package's approval status, description, metrics and lineage."""
+    import tempfile
+
+    from scoreline.model_import import sagemaker_group, sagemaker_source
+
+    name = group or sagemaker_group(package)
+    if not name:
+        raise ParameterError("a group is needed", where="--group", hint="or give --package")
+    with tempfile.TemporaryDirectory(prefix="scoreline-import-") as tmp:
+        source = sagemaker_source(
+            path,
+            package,
+            Path(tmp),
+            **_common(sample, target, metrics, description, trust, status),
+        )
+        _registered(name, source, as_json)
 
 
 @app.command("predict")
