@@ -201,3 +201,12 @@ def test_an_unknown_flavor_lists_the_known_ones(tmp_path: Path) -> None:
     (tmp_path / "model.json").write_text("{}")
     with pytest.raises(ScorelineError, match=r"unknown flavor 'h2o'.*catboost, lightgbm"):
         load_model(tmp_path, flavor="h2o")
+
+
+def test_a_project_model_beside_its_sagemaker_archive_is_scored_natively(
+    models: dict[str, Trained], tmp_path: Path
+) -> None:
+    """A training step writes model.json and, for SageMaker-style scripts, model.tar.gz."""
+    (tmp_path / "model.json").write_bytes(models["xgboost-regression"].path.read_bytes())
+    (tmp_path / "model.tar.gz").write_bytes(b"an archive")
+    assert load_model(tmp_path, threads=1).flavor == "xgboost"

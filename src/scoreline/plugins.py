@@ -40,7 +40,7 @@ _BUILTINS: dict[Group, dict[str, str]] = {
         "catboost": "scoreline.data.flavors:CatBoostModel",
         "onnx": "scoreline.data.flavors:ONNXModel",
         "sklearn": "scoreline.data.flavors:SklearnModel",
-        "sagemaker": "scoreline.data.flavors:SageMakerModel",
+        "sagemaker": "scoreline.data.flavors:SageMakerModel",  # last: see flavor_names
     },
 }
 _REGISTERED: dict[Group, dict[str, str]] = {group: {} for group in _BUILTINS}

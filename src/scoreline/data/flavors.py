@@ -113,8 +113,9 @@ def _file_digest(path: Path) -> str:
 
 
 def flavor_names() -> list[str]:
-    """Every registered flavor."""
-    return plugins.names("flavors")
+    """Every registered flavor, in the order a model folder is searched: built-ins first,
+    ``sagemaker`` (an archive beside a project's own model file) last among them."""
+    return list(plugins.targets("flavors"))
 
 
 def flavor_class(flavor: str) -> type[ModelFlavor]:
