@@ -283,3 +283,54 @@ def _sample(project: ProjectDir, data: pd.DataFrame) -> Path:
     path = project.root / "data" / "numeric-sample.csv"
     data[FEATURES].to_csv(path, index=False)
     return path
+
+
+def test_a_model_registers_over_the_api_from_the_command_line_elsewhere(
+    tmp_path: Path, world: tuple[ProjectDir, pd.DataFrame, Path]
+) -> None:
+    """``models register`` with ``$SCORELINE_URL`` uploads the file: the server's role rules
+    and body limits apply, and what it refuses is the same one line."""
+    from tests.test_api import Server
+
+    _, data, _ = world
+    project = ProjectDir(tmp_path / "served")
+    (project.root / "scoreline.yaml").write_text(
+        "name: served\nserver: {max_upload_bytes: 2000000}\n"
+    )
+    trained = train("lightgbm", "binary", data, tmp_path / "model")
+    sample = tmp_path / "sample.csv"
+    data[trained.inputs].to_csv(sample, index=False)
+    admin = project.cli("tokens", "create", "--role", "admin", "--name", "ops").stdout.strip()
+    server = Server(project.root)
+    try:
+        viewer = server.call("POST", "/tokens", admin, json={"name": "v", "role": "viewer"})
+        remote = {"SCORELINE_URL": f"http://127.0.0.1:{server.port}", "SCORELINE_TOKEN": admin}
+        elsewhere = ProjectDir(tmp_path / "laptop")  # no project of its own is needed
+        registered = elsewhere.cli(
+            "models", "register", "uploaded", str(trained.path), "--sample", str(sample),
+            "--json", env=remote,
+        )  # fmt: skip
+        record = json.loads(registered.stdout)
+        assert (record["version"], record["flavor"], record["created_by"]) == (
+            1, "lightgbm", "token:ops"
+        )  # fmt: skip
+        assert sorted(record["baseline"]) == ["constraints", "statistics"]
+        assert project.client().model("uploaded", 1).input_schema["problemType"] == "binary"
+
+        as_viewer = {**remote, "SCORELINE_TOKEN": viewer.json()["token"]}
+        denied = elsewhere.cli("models", "register", "uploaded", str(trained.path),
+                               env=as_viewer, check=False)  # fmt: skip
+        assert "role 'viewer' may not run" in denied.stderr
+        anonymous = server.call("POST", "/models/uploaded/versions",
+                                files={"model": ("model.lgb", b"x" * 2_100_000)})  # fmt: skip
+        assert anonymous.status_code == 413  # over the limit: refused before it is read
+
+        disguised = tmp_path / "model.onnx"
+        disguised.write_bytes(pickle.dumps({"anything": 1}))
+        refused = elsewhere.cli("models", "register", "uploaded", str(disguised), env=remote,
+                                check=False)  # fmt: skip
+        assert refused.returncode == 1
+        assert "is a pickle" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    finally:
+        server.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoreline.client import StepLog
 from scoreline.errors import ConfigError, NotFoundError, ParameterError, ScorelineError, StateError
@@ -18,6 +18,9 @@ from scoreline.store import (
     MonitoringRecord,
     StepRecord,
 )
+
+if TYPE_CHECKING:
+    from scoreline.model_import import ModelSource
 
 URL_ENV, TOKEN_ENV = "SCORELINE_URL", "SCORELINE_TOKEN"
 _BY_STATUS: dict[int, type[ScorelineError]] = {
@@ -153,6 +156,45 @@ class RemoteClient:
         }
         data = self._call("POST", f"/models/{group}/{version}/{action}", json=body)
         return ModelVersionRecord.from_dict(data)  # type: ignore[no-any-return]
+
+    def register_model(
+        self, group: str, source: ModelSource, actor: str | None = None
+    ) -> tuple[ModelVersionRecord, bool]:
+        """Upload a model file (and its sample and metrics files) to register it."""
+        from contextlib import ExitStack
+
+        from scoreline.data.flavors import model_file
+
+        path = source.path
+        if path.is_dir():
+            path = model_file(path, source.flavor)[1]
+        fields: dict[str, Any] = {
+            "flavor": source.flavor,
+            "problem_type": source.problem_type,
+            "classes": ",".join(source.classes) if source.classes else None,
+            "target": source.target,
+            "description": source.description,
+            "trust": list(source.trusted) or None,
+            "status": source.status,
+        }
+        with ExitStack() as stack:
+            files = {
+                name: (file.name, stack.enter_context(file.open("rb")))
+                for name, file in (
+                    ("model", path),
+                    ("sample", source.sample),
+                    ("metrics", source.metrics),
+                )
+                if file is not None
+            }
+            data = self._call(
+                "POST",
+                f"/models/{group}/versions",
+                data={k: v for k, v in fields.items() if v is not None},
+                files=files,
+            )
+        existing = bool(data.pop("existing", False))
+        return ModelVersionRecord.from_dict(data), existing
 
     def set_model_alias(
         self, group: str, version: int, alias: str, actor: str | None = None

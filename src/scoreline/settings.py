@@ -321,6 +321,12 @@ class ServerSettings(BaseModel):
         "--host address); '*' accepts any",
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="larger: 413")
+    max_upload_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1024,
+        description="body limit of a model upload (POST /api/v1/models/GROUP/versions), read "
+        "only from a caller that may register models; larger: 413",
+    )
     session_idle_minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
     session_max_hours: float = Field(default=12, gt=0, le=24 * 90)
     unauthenticated_per_minute: int = Field(

@@ -9,10 +9,11 @@ event with its actor, method, path and outcome. Errors have one JSON shape with 
 code.
 """
 
+import shutil
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Form, Query, Request, UploadFile
 from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -318,6 +319,68 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
     )
     def reject(group: str, version: Version, body: Decision, who: Approver) -> dict[str, Any]:
         return _decide(group, version, "Rejected", body, who)
+
+    @app.post(
+        "/api/v1/models/{group}/versions",
+        tags=["models"],
+        status_code=201,
+        responses={
+            **ERROR_RESPONSES,
+            413: {"description": "The upload is over server.max_upload_bytes"},
+            400: {"description": "Not a model scoreline can load (a pickle, a wrong type...)"},
+        },
+    )
+    def register_model(
+        group: str,
+        model: UploadFile,
+        who: Operator,
+        sample: UploadFile | None = None,
+        metrics: UploadFile | None = None,
+        flavor: Annotated[str | None, Form()] = None,
+        problem_type: Annotated[str | None, Form()] = None,
+        classes: Annotated[str | None, Form(description="comma-separated")] = None,
+        target: Annotated[str | None, Form()] = None,
+        description: Annotated[str, Form()] = "",
+        trust: Annotated[list[str] | None, Form()] = None,
+        status: Annotated[str, Form()] = "PendingManualApproval",
+    ) -> dict[str, Any]:
+        """Register an uploaded model file (``models register`` over HTTP): the model, and
+        optionally a sample of its input data and a metrics JSON. Registering a version as
+        Approved needs a role that may approve."""
+        import tempfile
+        from pathlib import Path
+
+        from scoreline.model_import import ModelSource
+
+        if status == "Approved" and who.role not in PERMISSIONS["approve"]:
+            raise ApiError(403, "forbidden", f"role '{who.role}' may not approve")
+        with tempfile.TemporaryDirectory(prefix="scoreline-upload-") as tmp:
+
+            def saved(upload: UploadFile | None, default: str) -> Path | None:
+                if upload is None:
+                    return None
+                name = Path(upload.filename or "").name
+                folder = Path(tmp) / default.partition(".")[0]
+                folder.mkdir()
+                target = folder / (name if name and not name.startswith(".") else default)
+                with target.open("wb") as sink:
+                    shutil.copyfileobj(upload.file, sink, 1 << 20)
+                return target
+
+            source = ModelSource(
+                path=saved(model, "model") or Path(tmp),
+                flavor=flavor,
+                problem_type=problem_type,
+                classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
+                sample=saved(sample, "sample.csv"),
+                target=target,
+                metrics=saved(metrics, "metrics.json"),
+                description=description,
+                trusted=tuple(trust or ()),
+                status=status,
+            )
+            record, existing = client.register_model(group, source, actor=who.name)
+        return {**record.to_dict(), "existing": existing}
 
     @app.put(
         "/api/v1/models/{group}/aliases/{alias}",

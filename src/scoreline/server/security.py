@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -43,6 +44,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 LOG = logging.getLogger("scoreline.server")
 OPEN_API_PATHS = ("/api/v1/health",)
+UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions$")
 """API routes that need no caller. UI pages check for a session themselves (they redirect to
 the login page), and the login routes check their own secrets."""
 PERMISSIONS = {
@@ -211,7 +213,7 @@ class Guard:
                     address,
                 )
             return
-        await self.app(scope, self._limited(receive), send_with_headers)
+        await self.app(scope, self._limited(receive, self.body_limit(scope)), send_with_headers)
 
     def _check(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
         """Host, body size and origin; (status, code, message) of a refusal, or None."""
@@ -228,12 +230,9 @@ class Guard:
         if length is not None:
             if not length.isdigit():
                 return 400, "invalid_request", "Content-Length is not a number"
-            if int(length) > self.settings.max_body_bytes:
-                return (
-                    413,
-                    "too_large",
-                    f"the body is over {self.settings.max_body_bytes} bytes",
-                )
+            limit = self.body_limit(scope)
+            if int(length) > limit:
+                return 413, "too_large", f"the body is over {limit} bytes"
         if scope["method"] not in SAFE_METHODS:
             origin = headers.get("origin")
             if headers.get("sec-fetch-site") == "cross-site" or (
@@ -275,10 +274,16 @@ class Guard:
             return None
         return session
 
-    def _limited(self, receive: Receive) -> Receive:
-        """``receive`` that never hands the app more than the body limit (a body that lies
-        about its length is cut off)."""
-        left = self.settings.max_body_bytes
+    def body_limit(self, scope: Scope) -> int:
+        """The body limit of a request: model uploads have their own (they are read only
+        after the caller is identified, like every body)."""
+        if scope["method"] == "POST" and UPLOAD_PATH.match(scope["path"]):
+            return self.settings.max_upload_bytes
+        return self.settings.max_body_bytes
+
+    def _limited(self, receive: Receive, left: int) -> Receive:
+        """``receive`` that never hands the app more than ``left`` bytes of body (a body
+        that lies about its length is cut off)."""
 
         async def limited() -> Message:
             nonlocal left
