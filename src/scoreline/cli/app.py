@@ -165,7 +165,12 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new project.")],
     example: Annotated[
-        str, typer.Option("--example", help="Example to start from: abalone or sagemaker-abalone.")
+        str,
+        typer.Option(
+            "--example",
+            help="Example to start from: abalone, sagemaker-abalone, or classifier (a "
+            "scikit-learn classifier; needs scoreline[sklearn]).",
+        ),
     ] = "abalone",
 ) -> None:
     """Create a project in DIRECTORY from a bundled example."""
