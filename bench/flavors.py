@@ -9,6 +9,9 @@ size, in the same run and on the same rows:
 - scoreline: CSV -> CSV and Parquet -> Parquet through the step's own code (model load,
   reading, scoring, writing, all inside the clock).
 
+- I/O floor: the same CSV read (the model's columns) and three columns of numbers written,
+  with no model: what CSV -> CSV costs whatever the model.
+
 Each measurement runs in its own subprocess and reports wall time and peak resident memory.
 Targets (issue 21): CSV -> CSV >= 0.7x and Parquet -> Parquet >= 0.8x the library's own
 predict; peak memory flat in rows.
@@ -70,6 +73,25 @@ predict()
 report(time.perf_counter() - start, rows=len(rows))
 """
 
+IO_FLOOR = """
+import numpy as np, pyarrow as pa, pyarrow.csv as pacsv
+work, flavor = Path(sys.argv[1]), sys.argv[2]
+inputs = json.loads((work / flavor / "inputs.json").read_text())
+start = time.perf_counter()
+reader = pacsv.open_csv(work / "csv-in" / "rows.csv",
+                        convert_options=pacsv.ConvertOptions(include_columns=inputs))
+writer = None
+rows = 0
+for batch in reader:
+    values = pa.array(np.zeros(batch.num_rows))
+    out = pa.RecordBatch.from_arrays([values] * 3, names=["prediction", "proba_0", "proba_1"])
+    writer = writer or pacsv.CSVWriter(work / "io.csv", out.schema)
+    writer.write_batch(out)
+    rows += batch.num_rows
+writer.close()
+report(time.perf_counter() - start, rows=rows)
+"""
+
 SCORELINE = """
 from scoreline.data.io import use_jemalloc
 from scoreline.data.transform import batch_transform
@@ -123,9 +145,11 @@ def main() -> None:
                     "library": measure(LIBRARY, str(work), flavor),
                     "csv": measure(SCORELINE, str(work), flavor, "csv"),
                     "parquet": measure(SCORELINE, str(work), flavor, "parquet"),
+                    "io": measure(IO_FLOOR, str(work), flavor),
                 }
                 library = results["library"]["seconds"]
-                line = [f"  {flavor:<9} library {library:6.2f} s"]
+                io = results["io"]["seconds"]
+                line = [f"  {flavor:<9} library {library:6.2f} s, CSV I/O floor {io:5.2f} s"]
                 for fmt, target in (("csv", 0.7), ("parquet", 0.8)):
                     m = results[fmt]
                     peaks.setdefault((flavor, fmt), []).append(m["peak_mib"])

@@ -28,6 +28,7 @@ from scoreline.data.flavors import (
     load_model,
     model_file,
 )
+from scoreline.data.io import load_json_object
 from scoreline.errors import ArtifactError, DataError, ParameterError
 from scoreline.store import MetadataStore, ModelVersionRecord
 from scoreline.store.registry import check_group_name, parse_approval_status
@@ -209,14 +210,7 @@ def _metrics(
 ) -> tuple[dict[str, Any], str | None]:
     if path is None:
         return {}, None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParameterError("no such file", where=str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"metrics file is not valid JSON ({exc})", where=str(path)) from None
-    if not isinstance(data, dict):
-        raise ArtifactError("metrics file must hold a JSON object", where=str(path))
+    data = load_json_object(path, "metrics file")
     raw = json.dumps(data, indent=2).encode()
     digest = hashlib.sha256(raw).hexdigest()
     stored = artifacts.put_bytes(f"{REGISTRY_PREFIX}/{group}/metrics/{digest}.json", raw)
@@ -369,13 +363,8 @@ def sagemaker_group(package: Path | None) -> str | None:
 
 
 def _package(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParameterError("no such file", where=str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"not valid JSON ({exc})", where=str(path)) from None
-    if not isinstance(data, dict) or "ModelPackageArn" not in data:
+    data = load_json_object(path, "model package description")
+    if "ModelPackageArn" not in data:
         raise ArtifactError(
             "not a described model package (no ModelPackageArn)",
             where=str(path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -75,7 +76,11 @@ Trust = Annotated[
     ),
 ]
 Status = Annotated[str | None, typer.Option("--status", help="Approval status of the new version.")]
-GroupOption = Annotated[str, typer.Option("--group", help="Model package group to register in.")]
+
+
+class ImportKind(StrEnum):
+    MLFLOW = "mlflow"
+    SAGEMAKER = "sagemaker"
 
 
 def _common(
@@ -156,42 +161,22 @@ def register(
     _registered(group, source, as_json)
 
 
-imports = typer.Typer(help="Import a model from another registry's files.", no_args_is_help=True)
-app.add_typer(imports, name="import")
-
-
-@imports.command("mlflow")
-def import_mlflow(
-    path: Annotated[Path, typer.Argument(help="An MLflow model folder (with its MLmodel file).")],
-    group: GroupOption,
-    sample: Sample = None,
-    target: Target = None,
-    metrics: Metrics = None,
-    description: Description = "",
-    trust: Trust = None,
-    status: Status = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Import an MLflow model folder: the xgboost, lightgbm, catboost, onnx and (skops)
-    sklearn flavors; its signature becomes the input schema. Pickled models are refused."""
-    from scoreline.model_import import mlflow_source
-
-    source = mlflow_source(path, **_common(sample, target, metrics, description, trust, status))
-    _registered(group, source, as_json)
-
-
-@imports.command("sagemaker")
-def import_sagemaker(
-    path: Annotated[Path, typer.Argument(help="The model.tar.gz.")],
+@app.command("import")
+def import_model(
+    kind: Annotated[ImportKind, typer.Argument(help="mlflow or sagemaker.")],
+    path: Annotated[
+        Path, typer.Argument(help="An MLflow model folder (with MLmodel), or a model.tar.gz.")
+    ],
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="Model package group (sagemaker: default the package's)."),
+    ] = None,
     package: Annotated[
         Path | None,
         typer.Option(
-            "--package", help="JSON of `aws sagemaker describe-model-package` for this model."
+            "--package",
+            help="sagemaker: the JSON of `aws sagemaker describe-model-package` for it.",
         ),
-    ] = None,
-    group: Annotated[
-        str | None,
-        typer.Option("--group", help="Model package group (default: the package's)."),
     ] = None,
     sample: Sample = None,
     target: Target = None,
@@ -201,23 +186,26 @@ def import_sagemaker(
     status: Status = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import a SageMaker model.tar.gz holding a model in a safe format, with its model
-    package's approval status, description, metrics and lineage."""
+    """Import a model from another registry's files. MLflow: the xgboost, lightgbm,
+    catboost, onnx and (skops) sklearn flavors, the signature as input schema. SageMaker: a
+    model.tar.gz holding a model in a safe format, with the package's approval status,
+    description, metrics and lineage. Pickled models are refused."""
     import tempfile
 
-    from scoreline.model_import import sagemaker_group, sagemaker_source
+    from scoreline.model_import import mlflow_source, sagemaker_group, sagemaker_source
 
-    name = group or sagemaker_group(package)
+    common = _common(sample, target, metrics, description, trust, status)
+    if kind is ImportKind.MLFLOW and package is not None:
+        raise ParameterError("applies to sagemaker imports", where="--package")
+    name = group or (sagemaker_group(package) if kind is ImportKind.SAGEMAKER else None)
     if not name:
-        raise ParameterError("a group is needed", where="--group", hint="or give --package")
+        hint = "or give --package" if kind is ImportKind.SAGEMAKER else None
+        raise ParameterError("a model package group is needed", where="--group", hint=hint)
+    if kind is ImportKind.MLFLOW:
+        _registered(name, mlflow_source(path, **common), as_json)
+        return
     with tempfile.TemporaryDirectory(prefix="scoreline-import-") as tmp:
-        source = sagemaker_source(
-            path,
-            package,
-            Path(tmp),
-            **_common(sample, target, metrics, description, trust, status),
-        )
-        _registered(name, source, as_json)
+        _registered(name, sagemaker_source(path, package, Path(tmp), **common), as_json)
 
 
 @app.command("predict")

@@ -46,6 +46,8 @@ def load_json_object(path: Path, what: str = "file") -> dict[str, Any]:
         raise DataError(f"{what} not found", where=str(path)) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON ({exc.msg}, line {exc.lineno})", where=str(path)) from None
+    except UnicodeDecodeError:
+        raise DataError("not valid JSON (not UTF-8 text)", where=str(path)) from None
     if not isinstance(data, dict):
         raise DataError("expected a JSON object", where=str(path))
     return data
