@@ -78,7 +78,7 @@ def test_a_shifted_batch_is_drift_and_wrong_truth_is_a_quality_breach(project: P
         v["feature_name"]
         for v in violations
         if v["constraint_check_type"] == "baseline_drift_check"
-    }  # noqa: E501
+    }
     assert "mean_radius" in drifted
     quality = steps(execution)["ModelQuality"]["metadata"]
     assert quality["model_quality_passed"] is False

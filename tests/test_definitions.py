@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +26,9 @@ from scoreline.pipeline import (
     ProcessingStep,
     PropertyFile,
     RetryPolicy,
+    StepBase,
     TrainingStep,
+    register_step_kind,
 )
 from scoreline.pipeline.conditions import And, Compare, In, Not, Or
 from scoreline.pipeline.loader import load_file
@@ -275,6 +278,19 @@ def test_wrong_field_type_names_the_step_and_key() -> None:
     data = _base()
     data["steps"][0]["timeout_seconds"] = "soon"
     assert _error(data).startswith("pipelines/example.yaml: step 'Prep': timeout_seconds: ")
+
+
+class Annotate(StepBase):
+    """A third-party step kind whose author forgot to name its handler."""
+
+    kind: Literal["annotate"] = "annotate"
+
+
+def test_a_plugin_step_kind_without_a_handler_is_refused_when_loaded() -> None:
+    register_step_kind("annotate", f"{__name__}:Annotate")
+    data = _base()
+    data["steps"].append({"name": "Note", "kind": "annotate"})
+    assert "step kind 'annotate' names no handler (set Annotate.handler" in _error(data)
 
 
 def test_unknown_kind_lists_known_kinds() -> None:

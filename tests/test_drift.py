@@ -16,8 +16,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from scoreline import plugins
 from scoreline.data.io import TableSpec, load_json_object, read_table
 from scoreline.examples import ABALONE_COLUMNS
+from scoreline.monitoring import drift
 from scoreline.monitoring.checks import check_data_quality
 from scoreline.monitoring.constraints import read_constraints
 from scoreline.monitoring.dataset import profile_data, write_baseline
@@ -129,10 +131,26 @@ def test_resamples_raise_no_false_drift_alarm(
     assert alarms <= 1
 
 
-@pytest.mark.parametrize("method", ["KS", "PSI", "Wasserstein", "JensenShannon"])
+def _mean(numeric: drift.Numeric) -> float:
+    values, weights = numeric.sketch.weighted()
+    return float((values * weights).sum() / weights.sum())
+
+
+MEAN_SHIFT = drift.DriftMethod(
+    "difference of the means in baseline standard deviations",
+    numeric=lambda b, c, _: abs(_mean(c) - _mean(b)) / (b.std or 1.0),
+)
+"""A drift method a plugin adds (registered below as a package's entry point would be)."""
+
+
+@pytest.mark.parametrize("method", ["KS", "PSI", "Wasserstein", "JensenShannon", "MeanShift"])
 def test_each_drift_method_sees_the_shift_and_not_the_clean_batch(
-    split: tuple[pa.Table, pa.Table], baseline: Path, tmp_path: Path, method: str
+    split: tuple[pa.Table, pa.Table],
+    baseline: Path,
+    tmp_path: Path,
+    method: str,
 ) -> None:
+    plugins.register("drift_methods", "MeanShift", f"{__name__}:MEAN_SHIFT")
     data = load_json_object(baseline / "constraints.json")
     for feature in data["features"]:
         if feature["name"] == "length":

@@ -6,6 +6,7 @@ Scoring runs the batch transform step's own runner, in this process."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,23 @@ def test_a_project_model_beside_its_sagemaker_archive_is_scored_natively(
     (tmp_path / "model.json").write_bytes(models["xgboost-regression"].path.read_bytes())
     (tmp_path / "model.tar.gz").write_bytes(b"an archive")
     assert load_model(tmp_path, threads=1).flavor == "xgboost"
+
+
+THREADS = {  # where each library keeps the thread count it was given
+    "xgboost": lambda m: int(
+        json.loads(m.booster.save_config())["learner"]["generic_param"]["nthread"]
+    ),
+    "lightgbm": lambda m: m.threads,
+    "catboost": lambda m: m.threads,
+    "onnx": lambda m: m.session.get_session_options().intra_op_num_threads,
+    "sklearn": lambda m: m.threads,
+}
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_model_predicts_with_the_threads_it_is_given(
+    flavor: str, models: dict[str, Trained]
+) -> None:
+    for threads in (1, 3):
+        model = load_model(models[f"{flavor}-binary"].path.parent, threads=threads)
+        assert THREADS[flavor](model) == threads

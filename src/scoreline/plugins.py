@@ -1,4 +1,6 @@
-"""One registry for every pluggable kind: step kinds, executors and model flavors.
+"""One registry for every pluggable kind: step kinds, executors, model flavors and drift
+methods. (Notification services are apprise's: any apprise URL, apprise's own plugins
+included, is a target.)
 
 Each group maps a short name to the ``"module:attribute"`` that implements it, imported only
 when first used. Built-ins are listed here exactly as a plugin lists itself; a package adds
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 from scoreline.errors import ScorelineError
 
-Group = Literal["step_kinds", "executors", "flavors"]
+Group = Literal["step_kinds", "executors", "flavors", "drift_methods"]
 
 _BUILTINS: dict[Group, dict[str, str]] = {
     "step_kinds": {
@@ -41,6 +43,13 @@ _BUILTINS: dict[Group, dict[str, str]] = {
         "onnx": "scoreline.data.flavors:ONNXModel",
         "sklearn": "scoreline.data.flavors:SklearnModel",
         "sagemaker": "scoreline.data.flavors:SageMakerModel",  # last: see flavor_names
+    },
+    "drift_methods": {
+        "LInfinity": "scoreline.monitoring.drift:L_INFINITY",
+        "KS": "scoreline.monitoring.drift:KS",
+        "PSI": "scoreline.monitoring.drift:PSI",
+        "Wasserstein": "scoreline.monitoring.drift:WASSERSTEIN",
+        "JensenShannon": "scoreline.monitoring.drift:JENSEN_SHANNON",
     },
 }
 _REGISTERED: dict[Group, dict[str, str]] = {group: {} for group in _BUILTINS}

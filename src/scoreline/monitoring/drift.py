@@ -29,13 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scoreline import plugins
 from scoreline.errors import DataError
 from scoreline.monitoring.sketch import KLLSketch
 
 EPSILON = 1e-4
 BUCKETS = 10
-NUMERIC_METHODS = ("LInfinity", "KS", "PSI", "Wasserstein", "JensenShannon")
-CATEGORICAL_METHODS = ("LInfinity", "PSI", "JensenShannon")
 
 
 @dataclass(frozen=True)
@@ -47,20 +46,6 @@ class Numeric:
     low: float
     high: float
     std: float
-
-
-def method_name(value: str, categorical: bool) -> str:
-    """The canonical spelling of a drift method, or a clear error."""
-    known = CATEGORICAL_METHODS if categorical else NUMERIC_METHODS
-    for name in known:
-        if value.replace("-", "").replace("_", "").lower() == name.lower():
-            return name
-    kind = "categorical" if categorical else "numeric"
-    raise DataError(
-        f"'{value}' is not a drift method for {kind} features",
-        where="constraints.json monitoring_config",
-        hint=f"use one of {', '.join(known)}",
-    )
 
 
 def _cells(baseline: Numeric, current: Numeric) -> tuple[np.ndarray, np.ndarray]:
@@ -131,29 +116,75 @@ def ks_test(baseline: Numeric, current: Numeric) -> tuple[float, float]:
     return statistic, float(np.clip(stats.kstwo.sf(statistic, effective), 0.0, 1.0))
 
 
-NUMERIC: dict[str, Callable[[Numeric, Numeric, float | None], float]] = {
-    "LInfinity": lambda b, c, _: _linf(b, c),
-    "KS": lambda b, c, _: ks_test(b, c)[0],
-    "PSI": lambda b, c, _: psi(*_cells(b, c)),
-    "Wasserstein": lambda b, c, _: _wasserstein(b, c),
-    "JensenShannon": lambda b, c, log_base: jensen_shannon(*_cells(b, c), log_base),
-}
+@dataclass(frozen=True)
+class DriftMethod:
+    """A drift method, as the plugin table (group ``drift_methods``) holds it: how far a
+    numeric sketch and/or a categorical distribution moved (``None`` where the method does
+    not apply), and what its figure means."""
+
+    units: str
+    numeric: Callable[[Numeric, Numeric, float | None], float] | None = None
+    categorical: Callable[[np.ndarray, np.ndarray, float | None], float] | None = None
 
 
-UNITS = {
-    "LInfinity": "largest gap between the cumulative distributions (0 to 1)",
-    "KS": "Kolmogorov-Smirnov statistic (0 to 1); p-value as scipy.stats.ks_2samp",
-    "PSI": "population stability index, natural log, over the baseline's 10 equal-width "
-    "buckets or the categories, empty cells at 1e-4",
-    "Wasserstein": "earth mover's distance in baseline standard deviations",
-    "JensenShannon": "Jensen-Shannon distance over the baseline's 10 equal-width buckets or "
-    "the categories",
-}
+def _largest_gap(base: np.ndarray, cur: np.ndarray, _: float | None) -> float:
+    return float(np.abs(base - cur).max()) if base.size else 0.0
+
+
+L_INFINITY = DriftMethod(
+    "largest gap between the cumulative distributions (0 to 1)",
+    numeric=lambda b, c, _: _linf(b, c),
+    categorical=_largest_gap,
+)
+KS = DriftMethod(
+    "Kolmogorov-Smirnov statistic (0 to 1); p-value as scipy.stats.ks_2samp",
+    numeric=lambda b, c, _: ks_test(b, c)[0],
+)
+PSI = DriftMethod(
+    "population stability index, natural log, over the baseline's 10 equal-width buckets "
+    "or the categories, empty cells at 1e-4",
+    numeric=lambda b, c, _: psi(*_cells(b, c)),
+    categorical=lambda b, c, _: psi(b, c),
+)
+WASSERSTEIN = DriftMethod(
+    "earth mover's distance in baseline standard deviations",
+    numeric=lambda b, c, _: _wasserstein(b, c),
+)
+JENSEN_SHANNON = DriftMethod(
+    "Jensen-Shannon distance over the baseline's 10 equal-width buckets or the categories",
+    numeric=lambda b, c, log_base: jensen_shannon(*_cells(b, c), log_base),
+    categorical=jensen_shannon,
+)
+
+
+def drift_method(name: str) -> DriftMethod:
+    """The method registered as ``name`` (built-in or a plugin's)."""
+    method: DriftMethod = plugins.load("drift_methods", name, DataError)
+    return method
+
+
+def method_name(value: str, categorical: bool) -> str:
+    """The registered spelling of a drift method that applies to the feature kind, or a
+    clear error."""
+    known = [
+        name
+        for name in plugins.names("drift_methods")
+        if getattr(drift_method(name), "categorical" if categorical else "numeric") is not None
+    ]
+    for name in known:
+        if value.replace("-", "").replace("_", "").lower() == name.lower():
+            return name
+    kind = "categorical" if categorical else "numeric"
+    raise DataError(
+        f"'{value}' is not a drift method for {kind} features",
+        where="constraints.json monitoring_config",
+        hint=f"use one of {', '.join(known)}",
+    )
 
 
 def units(method: str, log_base: float | None = None) -> str:
     """What a method's figure is, in words (written with each drift result)."""
-    text = UNITS[method.split("/")[0]]
+    text = drift_method(method.split("/")[0]).units
     if method.startswith("JensenShannon"):
         text += f", log base {log_base:g}" if log_base else ", natural log (0 to 0.83)"
     return text
@@ -162,7 +193,9 @@ def units(method: str, log_base: float | None = None) -> str:
 def numeric_distance(
     method: str, baseline: Numeric, current: Numeric, log_base: float | None = None
 ) -> float:
-    return NUMERIC[method](baseline, current, log_base)
+    measure = drift_method(method).numeric
+    assert measure is not None, "method_name admits only methods for numeric features"
+    return measure(baseline, current, log_base)
 
 
 def categorical_distance(
@@ -176,8 +209,6 @@ def categorical_distance(
     cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
     base = base / (base.sum() or 1.0)
     cur = cur / (cur.sum() or 1.0)
-    if method == "PSI":
-        return psi(base, cur)
-    if method == "JensenShannon":
-        return jensen_shannon(base, cur, log_base)
-    return float(np.abs(base - cur).max()) if keys else 0.0
+    measure = drift_method(method).categorical
+    assert measure is not None, "method_name admits only methods for categorical features"
+    return measure(base, cur, log_base)
