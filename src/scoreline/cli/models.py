@@ -18,9 +18,20 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/jso
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (kept in the audit trail).")]
 
 
-def _metric(record: Any, name: str = "mse") -> str:
-    value = record.metrics.get("regression_metrics", {}).get(name, {}).get("value")
-    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+HEADLINE_METRICS = (
+    ("regression_metrics", "mse"),
+    ("binary_classification_metrics", "auc"),
+    ("multiclass_classification_metrics", "accuracy"),
+)
+
+
+def _metric(record: Any) -> str:
+    """The version's headline evaluation metric, named: mse, auc or accuracy."""
+    for section, name in HEADLINE_METRICS:
+        value = record.metrics.get(section, {}).get(name, {}).get("value")
+        if isinstance(value, int | float):
+            return f"{name} {value:.4f}"
+    return "-"
 
 
 @app.command("list")
@@ -38,7 +49,7 @@ def list_models(
         return
     render.table(
         None,
-        ["Group", "Version", "Status", "Test MSE", "Aliases", "Created", "By", "Execution"],
+        ["Group", "Version", "Status", "Metric", "Aliases", "Created", "By", "Execution"],
         [
             (
                 r.group_name,
@@ -293,12 +304,15 @@ def show(group: str, version: int, as_json: JsonFlag = False) -> None:
     features = [f["name"] for f in record.input_schema.get("features", [])]
     if features:
         console.print(f"Input features: {', '.join(features)}", highlight=False)
-    metrics = record.metrics.get("regression_metrics", {})
-    if metrics:
-        console.print(
-            "Metrics: " + ", ".join(f"{k}={v.get('value', 0):.4f}" for k, v in metrics.items()),
-            highlight=False,
-        )
+    for section, _ in HEADLINE_METRICS:
+        metrics = record.metrics.get(section, {})
+        shown = [
+            f"{k}={v['value']:.4f}"
+            for k, v in metrics.items()
+            if isinstance(v, dict) and isinstance(v.get("value"), int | float)
+        ]
+        if shown:
+            console.print("Metrics: " + ", ".join(shown), highlight=False)
     for name, uri in record.baseline.items():
         console.print(f"Baseline {name}: {uri}", highlight=False)
     lineage = record.lineage
