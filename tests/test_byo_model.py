@@ -148,6 +148,7 @@ def test_registering_twice_and_bad_files_are_one_line(
     failed = project.cli("models", "predict", "again", "1", "--input", str(batch), check=False)
     assert failed.returncode == 1
     assert "column 'f2' is missing from the header" in failed.stdout
+    assert f"{batch}, row 1" in failed.stdout  # the file as given, not its staged copy
     assert "Traceback" not in failed.stdout + failed.stderr
     assert project.cli("models", "list", "--json").returncode == 0
     events = json.loads(project.cli("executions", "list", "--json").stdout)

@@ -168,7 +168,7 @@ class LocalExecutor:
                 outcome="failed",
                 log_uri=log_uri,
                 exit_code=exit_code,
-                failure_reason=str(reason),
+                failure_reason=as_given(str(reason), work, task.inputs),
                 error_detail=tail,
                 error_source="user",
                 metadata=metadata,
@@ -303,6 +303,16 @@ def _terminate(proc: subprocess.Popen[bytes]) -> int | None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait()
+
+
+def as_given(text: str, work: Path, inputs: dict[str, str]) -> str:
+    """``text`` with the staged copies of the inputs named as the user gave them: a failure
+    reason points at ``data/batch.csv``, not at a folder under the work directory."""
+    for name, uri in inputs.items():
+        staged = str(work / "input" / name)
+        stem = uri.rstrip("/")
+        text = text.replace(f"{staged}/{stem.rsplit('/', 1)[-1]}", stem).replace(staged, stem)
+    return text
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
