@@ -521,9 +521,12 @@ class SklearnModel:
     untrusted_hint: ClassVar[str] = "if you trust them, register with --trust TYPE for each"
 
     def __init__(self, estimator: Any, info: ModelInfo, threads: int) -> None:
+        from threadpoolctl import ThreadpoolController
+
         self.estimator = estimator
         self.info = info
         self.threads = threads
+        self.pools = ThreadpoolController()  # finding the libraries once, not per chunk
 
     @classmethod
     def untrusted_types(cls, path: Path) -> list[str]:
@@ -568,15 +571,9 @@ class SklearnModel:
         return cls(estimator, info, threads)
 
     def predict(self, inputs: Any) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
-
         if self.info.takes_columns:
-            frame = inputs.to_pandas()
-            for name, kind in self.info.kinds.items():
-                if kind == "string" and name in frame:
-                    frame[name] = frame[name].astype(object)
-            inputs = frame
-        with threadpool_limits(self.threads):
+            inputs = inputs.to_pandas()
+        with self.pools.limit(limits=self.threads):
             if self.info.problem_type == "regression":
                 result: np.ndarray = self.estimator.predict(inputs)
             else:
