@@ -437,21 +437,19 @@ class ONNXModel:
             outputs[-1].type.startswith("seq(map(") or len(outputs[-1].shape or []) == 2
         )
         problem: ProblemType = "regression"
+        classes: tuple[Any, ...] | None = None
         if classifier:
             width = (outputs[-1].shape or [None, None])[-1]
             count = len(labels) if labels else width if isinstance(width, int) else 0
             problem = "binary" if count == 2 else "multiclass"
+            classes = tuple(labels) if labels else _classes(problem, count)
         by_column = len(inputs) > 1 or (len(inputs[0].shape or []) == 2 and inputs[0].shape[1] == 1)
         kinds: dict[str, ColumnKind] = {
             i.name: "string" if i.type == "tensor(string)" else "numeric" for i in inputs
         }
         info = ModelInfo(
             problem,
-            tuple(labels)
-            if labels and classifier
-            else _classes(problem, count)
-            if classifier
-            else None,
+            classes,
             tuple(i.name for i in inputs) if by_column else None,
             takes_columns=by_column,
             kinds=kinds if by_column else {},
