@@ -318,6 +318,12 @@ def test_a_model_registers_over_the_api_from_the_command_line_elsewhere(
         assert sorted(record["baseline"]) == ["constraints", "statistics"]
         assert project.client().model("uploaded", 1).input_schema["problemType"] == "binary"
 
+        operator = server.call("POST", "/tokens", admin, json={"name": "o", "role": "operator"})
+        as_operator = {**remote, "SCORELINE_TOKEN": operator.json()["token"]}
+        trusting = elsewhere.cli("models", "register", "uploaded", str(trained.path), "--trust",
+                                 "builtins.eval", env=as_operator, check=False)  # fmt: skip
+        assert "only an admin may trust types" in trusting.stderr
+
         as_viewer = {**remote, "SCORELINE_TOKEN": viewer.json()["token"]}
         denied = elsewhere.cli("models", "register", "uploaded", str(trained.path),
                                env=as_viewer, check=False)  # fmt: skip

@@ -346,7 +346,8 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
     ) -> dict[str, Any]:
         """Register an uploaded model file (``models register`` over HTTP): the model, and
         optionally a sample of its input data and a metrics JSON. Registering a version as
-        Approved needs a role that may approve."""
+        Approved needs a role that may approve; trusting extra skops types (which skops then
+        constructs, in this process) needs an admin."""
         import tempfile
         from pathlib import Path
 
@@ -354,6 +355,10 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
 
         if status == "Approved" and who.role not in PERMISSIONS["approve"]:
             raise ApiError(403, "forbidden", f"role '{who.role}' may not approve")
+        if trust and who.role not in PERMISSIONS["admin"]:  # a trusted type can run code
+            raise ApiError(
+                403, "forbidden", "only an admin may trust types in an uploaded skops file"
+            )
         with tempfile.TemporaryDirectory(prefix="scoreline-upload-") as tmp:
 
             def saved(upload: UploadFile | None, default: str) -> Path | None:
