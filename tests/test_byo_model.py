@@ -95,7 +95,8 @@ def test_a_model_of_each_flavor_is_registered_and_scored_like_its_library(
         assert (registered["version"], registered["flavor"]) == (1, flavor)
         assert registered["input_schema"]["problemType"] == problem
         assert [f["name"] for f in registered["input_schema"]["features"]] == trained.inputs
-        assert sorted(registered["baseline"]) == ["constraints", "statistics"]
+        assert sorted(registered["baseline"]) == ["constraints", "reference", "statistics"]
+        assert Path(registered["baseline"]["reference"]).read_bytes() == sample.read_bytes()
 
         batch = project.root / "data" / f"{group}-batch.csv"
         order[["id", *trained.inputs]].to_csv(batch, index=False)

@@ -163,7 +163,8 @@ def _sample_baseline(
     artifacts: ArtifactStore, group: str, source: ModelSource, info: ModelInfo
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Input features and the data-quality baseline of the sample: the model's input
-    columns only, as inference data holds them (no target)."""
+    columns only, as inference data holds them (no target). With a target, the sample is
+    kept too (``baseline["reference"]``)."""
     from scoreline.monitoring.constraints import suggest_constraints
     from scoreline.monitoring.dataset import profile_data, write_json
 
@@ -202,7 +203,28 @@ def _sample_baseline(
         }
         for n in wanted
     ]
-    return features, {name: f"{uri}/{name}.json" for name in ("statistics", "constraints")}
+    baseline = {name: f"{uri}/{name}.json" for name in ("statistics", "constraints")}
+    if source.target is not None:
+        baseline["reference"] = _store_reference(artifacts, group, source.sample)
+    return features, baseline
+
+
+def _store_reference(artifacts: ArtifactStore, group: str, sample: Path) -> str:
+    """The labelled sample itself, kept with the version as the reference data that
+    estimating performance without labels compares new batches with."""
+    if sample.is_dir():
+        digest = hashlib.sha256(
+            "".join(f"{p.name}:{sha256_file(p)}" for p in sorted(sample.iterdir())).encode()
+        ).hexdigest()
+        key = f"{REGISTRY_PREFIX}/{group}/references/{digest}"
+        uri = artifacts.uri(key)
+        if not artifacts.exists(f"{uri}/{MANIFEST}"):
+            artifacts.commit_folder(sample, key)
+        return uri
+    key = f"{REGISTRY_PREFIX}/{group}/references/{sha256_file(sample)}/{sample.name}"
+    if not artifacts.exists(key):
+        artifacts.put_file(sample, key)
+    return artifacts.uri(key)
 
 
 def _metrics(
