@@ -132,6 +132,15 @@ def test_registering_twice_and_bad_files_are_one_line(
     second = project.cli_json("models", "register", "again", str(trained.path))
     assert (first["version"], second["version"], second["existing"]) == (1, 1, True)
 
+    headerless = project.root / "data" / "headerless.csv"
+    data[trained.inputs].to_csv(headerless, index=False, header=False)
+    target = project.root / "headerless-out.csv"
+    project.cli("models", "predict", "again", "1", "--input", str(headerless), "--no-header",
+                "--output", str(target))  # fmt: skip
+    np.testing.assert_allclose(  # a headerless input gets headerless predictions
+        pd.read_csv(target, header=None)[0], trained.expected, rtol=0, atol=1e-6
+    )
+
     disguised = models / "model.skops"
     disguised.write_bytes(pickle.dumps({"anything": 1}))
     refused = project.cli("models", "register", "again", str(disguised), check=False)

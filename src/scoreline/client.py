@@ -403,16 +403,18 @@ class Client:
         output_format: Literal["csv", "parquet"] | None = None,
         id_column: str | None = None,
         actor: str | None = None,
+        header: bool = True,
     ) -> tuple[ExecutionRecord, list[Path]]:
         """Score ``data`` (a file or prefix with a header) with a registered version (``""``:
         the latest Approved; N; or an alias) as a recorded execution of the built-in
         ``ModelsPredict`` pipeline, run here; its predictions are then copied to ``output``
-        (a file for one input file, else a folder), with ``id_column`` carried through.
-        Returns the execution and the files."""
+        (a file for one input file, else a folder), with ``id_column`` carried through; a
+        CSV without a ``header`` holds the model's input columns in order. Returns the
+        execution and the files."""
         from scoreline.pipeline.builtin import predict_definition
 
         self.store.models.resolve(group, version)
-        definition = predict_definition(output_format, id_column)
+        definition = predict_definition(output_format, id_column, header)
         values = definition.resolve_parameters(
             {"ModelPackageGroupName": group, "ModelVersion": version, "InputData": data}
         )

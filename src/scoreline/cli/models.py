@@ -243,6 +243,14 @@ def predict(
         str | None,
         typer.Option("--id-column", help="An input column to copy into the predictions."),
     ] = None,
+    header: Annotated[
+        bool,
+        typer.Option(
+            "--header/--no-header",
+            help="Whether CSV input starts with a header; without one, the columns are the "
+            "model's inputs in order.",
+        ),
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Score data with a registered version, as a recorded execution (the built-in
@@ -259,6 +267,7 @@ def predict(
         output,
         output_format,  # type: ignore[arg-type]
         id_column,
+        header=header,
     )
     if as_json:
         render.print_json({**execution.to_dict(), "files": [str(f) for f in files]})

@@ -10,11 +10,14 @@ PREDICT_PIPELINE = "ModelsPredict"
 
 
 def predict_definition(
-    output_format: Literal["csv", "parquet"] | None, id_column: str | None
+    output_format: Literal["csv", "parquet"] | None,
+    id_column: str | None,
+    header: bool = True,
 ) -> PipelineDefinition:
     """``scoreline models predict``: resolve a registered version, then score a file or
     prefix with the built-in batch transform (its preprocessing, when it has one), carrying
-    ``id_column`` through to the predictions."""
+    ``id_column`` through to the predictions. Without a ``header``, CSV columns are the
+    model's inputs in order."""
     parameter = {"expr": "parameter"}
     resolved = {"expr": "step_output", "step": "ResolveModel"}
     return PipelineDefinition.model_validate(
@@ -39,7 +42,7 @@ def predict_definition(
                     "data": {**parameter, "name": "InputData"},
                     "model": {**resolved, "output": "model"},
                     "preprocessing": {**resolved, "output": "preprocessing"},
-                    "header": True,
+                    "header": header,
                     "output_format": output_format,
                     "id_column": id_column,
                 },
