@@ -543,3 +543,49 @@ def test_idempotency_token_returns_the_first_execution(project: ProjectDir) -> N
     again = project.cli_json("run", "P", "--client-request-token", "abc")
     assert again["id"] == first["id"]
     assert len(project.client().executions()) == 1
+
+
+STAMP = """
+import os, sys, time
+stamps, index = sys.argv[1], sys.argv[2]
+def stamp(what):
+    with open(stamps, "a") as log:  # one short append per line: lines never interleave
+        log.write(f"{index} {what} {time.time()}\\n")
+stamp("start")
+time.sleep(0.8)
+stamp("end")
+"""
+
+
+def test_executions_beyond_the_limit_wait_their_turn_oldest_first(project: ProjectDir) -> None:
+    (project.root / "scoreline.yaml").write_text(
+        "name: test\nexecutor: {max_workers: 4, max_concurrent_executions: 2}\n"
+    )
+    stamps = project.root / "stamps.txt"
+    script = project.script("stamp.py", STAMP)
+    project.pipeline(
+        {
+            "name": "P",
+            "parameters": [{"name": "Index", "type": "String", "default": "0"}],
+            "steps": [
+                {
+                    "name": "Stamp",
+                    "kind": "processing",
+                    "script": script,
+                    "arguments": [str(stamps), param("Index")],
+                }
+            ],
+        }
+    )
+    client = project.client()
+    started = [client.start("P", {"Index": str(i)}).id for i in range(6)]
+    wait_for(lambda: all(client.execution(e).status == "Succeeded" for e in started), timeout=120)
+    events = [line.split() for line in stamps.read_text().splitlines()]
+    running, most = 0, 0
+    for _, what, _ in sorted(events, key=lambda e: float(e[2])):
+        running += 1 if what == "start" else -1
+        most = max(most, running)
+    assert most <= 2, "at most two executions ran their steps at once"
+    began = {int(index): float(at) for index, what, at in events if what == "start"}
+    for older in range(6):  # admitted oldest first; two admitted together may start either way
+        assert all(began[newer] > began[older] - 0.5 for newer in range(older + 1, 6)), began

@@ -30,7 +30,7 @@ from scoreline.engine.executors import executor_for
 from scoreline.engine.locations import DataRoots
 from scoreline.engine.orchestrator import Orchestrator
 from scoreline.engine.ray_executor import check_installed, check_reachable
-from scoreline.engine.recovery import STARTING, recover_lost_executions
+from scoreline.engine.recovery import recover_lost_executions
 from scoreline.environments import ENVS_DIR
 from scoreline.errors import (
     DefinitionError,
@@ -61,7 +61,7 @@ from scoreline.store import (
 )
 from scoreline.store.tables import utcnow
 from scoreline.supervision import LoopHealth
-from scoreline.types import DetailType, ExecutionStatus
+from scoreline.types import STARTING_OWNER, DetailType, ExecutionStatus
 
 if TYPE_CHECKING:
     from scoreline.events.notify import Notifier
@@ -376,7 +376,8 @@ class Client:
             version,
             dict(values),
             started_by=actor or current_user(),
-            owner=orchestrator.owner if orchestrator else None,
+            # this process, waiting for its turn (recovery sees it alive; others it queue)
+            owner=_starting_owner(os.getpid()) if orchestrator else None,
             client_request_token=client_request_token,
         )
         if not created:
@@ -934,6 +935,8 @@ class Client:
             executor=executor_for(self.project.settings.executor),
             max_workers=self.project.settings.executor.max_workers,
             data_roots=self.data_roots(),
+            max_running=self.project.settings.executor.concurrent_executions(),
+            on_wait=self.recover,
         )
 
     def _spawn(self, execution_id: str) -> None:
@@ -957,7 +960,13 @@ class Client:
                 start_new_session=True,
                 cwd=self.project.root,
             )
-        self.store.mark_starting(execution_id, f"{os.uname().nodename}:{process.pid}:{STARTING}")
+        self.store.mark_starting(execution_id, _starting_owner(process.pid))
+
+
+def _starting_owner(pid: int) -> str:
+    """The owner of an execution whose orchestrator, process ``pid`` here, has not taken
+    it yet (starting, or waiting for its turn)."""
+    return f"{os.uname().nodename}:{pid}:{STARTING_OWNER}"
 
 
 def _raw_parameter_defaults(path: Path, pipeline: str) -> dict[str, Any]:

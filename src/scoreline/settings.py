@@ -36,6 +36,12 @@ class ExecutorSettings(BaseModel):
         default=None, description="Ray cluster address (host:port of the head) for kind: ray"
     )
     max_workers: int = Field(default=4, ge=1, le=256)
+    max_concurrent_executions: int = Field(
+        default=0,
+        ge=0,
+        description="executions of this project that run steps at once; later ones wait, "
+        "oldest first (0: two per CPU core, at least 4)",
+    )
     mount_namespaces: Literal["auto", "off"] = Field(
         default="auto",
         description="auto: bind steps' container paths (/opt/ml/...) in a private mount "
@@ -46,6 +52,10 @@ class ExecutorSettings(BaseModel):
         description="variables of scoreline's own environment that steps also get (names or "
         "globs such as AWS_*); steps otherwise get only their contract, PATH, HOME, locale",
     )
+
+    def concurrent_executions(self) -> int:
+        """``max_concurrent_executions``, with 0 read as its default."""
+        return self.max_concurrent_executions or max(4, 2 * (os.cpu_count() or 1))
 
     @model_validator(mode="after")
     def _never_private(self) -> ExecutorSettings:

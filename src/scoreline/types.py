@@ -87,6 +87,10 @@ class DetailType(StrEnum):
 
 EVENT_SOURCE = "scoreline"
 
+STARTING_OWNER = "starting"
+"""The last part of an execution's owner while its orchestrator process is starting, or
+waiting for its turn to run (``host:pid:starting``)."""
+
 
 def channel_env_name(name: str) -> str:
     """The environment-variable form of an input or output name (``train-data`` →

@@ -23,6 +23,7 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -44,6 +45,8 @@ from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus, StepStatus
 
 CONTROL_INTERVAL = 0.5
+QUEUE_POLL_SECONDS = 0.5
+QUEUE_POLL_MAX_SECONDS = 5.0
 _BAD = {StepStatus.FAILED.value, StepStatus.STOPPED.value, StepStatus.NOT_RUN.value}
 _DONE = {StepStatus.SUCCEEDED.value, StepStatus.SKIPPED.value}
 
@@ -67,8 +70,12 @@ class Orchestrator:
         max_workers: int = 4,
         owner: str | None = None,
         data_roots: DataRoots | None = None,
+        max_running: int = 0,
+        on_wait: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
+        self.max_running = max_running
+        self.on_wait = on_wait
         self.data_roots = data_roots
         self.artifacts = artifacts
         self.project_root = project_root
@@ -78,8 +85,9 @@ class Orchestrator:
         self.owner = owner or new_owner()
 
     def run(self, execution_id: str) -> ExecutionRecord:
-        """Drive an execution to a final status and return it."""
-        execution = self.store.claim_execution(execution_id, self.owner)
+        """Drive an execution to a final status and return it, once it has its turn among
+        the project's ``max_running`` executions."""
+        execution = self._claim(execution_id)
         version = self.store.get_pipeline_version(
             execution.pipeline_name, execution.pipeline_version
         )
@@ -90,6 +98,21 @@ class Orchestrator:
         except BaseException as exc:
             run.abandon(f"orchestrator error: {exc!r}")
             raise
+
+
+    def _claim(self, execution_id: str) -> ExecutionRecord:
+        """Wait for the execution's turn (oldest first), then own it. While waiting, the
+        lease is renewed and executions whose orchestrator died are closed, so that their
+        turns are not held."""
+        delay = QUEUE_POLL_SECONDS
+        while True:
+            execution = self.store.claim_execution(execution_id, self.owner, self.max_running)
+            if execution is not None:
+                return execution
+            if self.on_wait is not None:
+                self.on_wait()
+            time.sleep(delay)
+            delay = min(delay * 1.5, QUEUE_POLL_MAX_SECONDS)
 
 
 @dataclass

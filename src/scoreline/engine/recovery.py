@@ -17,13 +17,11 @@ from pathlib import Path
 
 from scoreline.store import ExecutionRecord, MetadataStore
 from scoreline.store.tables import utcnow
-from scoreline.types import ExecutionStatus, StepStatus
+from scoreline.types import STARTING_OWNER, ExecutionStatus, StepStatus
 
 LOST = "orchestrator lost"
 
 
-STARTING = "starting"
-"""The owner nonce of an execution whose detached orchestrator process is starting."""
 
 
 def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[ExecutionRecord]:
@@ -56,7 +54,7 @@ def _is_lost(execution: ExecutionRecord, lease_seconds: float) -> bool:
     host, _, rest = (execution.owner or "").partition(":")
     pid, _, nonce = rest.partition(":")
     local = host == os.uname().nodename and pid.isdigit()
-    if local and nonce == STARTING:
+    if local and nonce == STARTING_OWNER:
         # A detached orchestrator still starting (on a busy machine that can take longer
         # than the lease): lost only when its process is gone.
         return not _pid_alive(int(pid))

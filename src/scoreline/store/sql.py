@@ -46,7 +46,13 @@ from scoreline.store.rules import RuleStore
 from scoreline.store.sources import SourceStore
 from scoreline.store.tables import utcnow
 from scoreline.store.tokens import TokenStore
-from scoreline.types import EVENT_SOURCE, DetailType, ExecutionStatus, StepStatus
+from scoreline.types import (
+    EVENT_SOURCE,
+    STARTING_OWNER,
+    DetailType,
+    ExecutionStatus,
+    StepStatus,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -311,23 +317,58 @@ class MetadataStore:
                 self._execution_event(conn, record, previous=current.status)
             return record
 
-    def claim_execution(self, execution_id: str, owner: str) -> ExecutionRecord:
-        """Make ``owner`` the orchestrator of an execution that has none."""
+    def claim_execution(
+        self, execution_id: str, owner: str, max_running: int = 0
+    ) -> ExecutionRecord | None:
+        """Make ``owner`` the orchestrator of an execution that has none. With
+        ``max_running``, only while fewer executions than that are being run and this one is
+        among the oldest waiting for a turn (None: wait and ask again); a stop request skips
+        the queue, so that the stop is carried out."""
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
             starting = (current.owner or "").rsplit(":", 1)
             mine = len(starting) == 2 and owner.startswith(starting[0] + ":")
-            if current.owner not in (None, owner) and not (mine and starting[1] == "starting"):
+            if current.owner not in (None, owner) and not (mine and starting[1] == STARTING_OWNER):
                 raise StateError(
                     f"execution {execution_id} is already run by {current.owner}",
                     hint="wait for it, or stop it with `scoreline executions stop`",
                 )
+            waits = max_running and not current.stop_requested
+            if waits and not self._turn(conn, current, max_running):
+                conn.execute(  # still waiting: the lease stays fresh
+                    t.executions.update()
+                    .where(t.executions.c.id == execution_id)
+                    .values(heartbeat_at=utcnow())
+                )
+                return None
             conn.execute(
                 t.executions.update()
                 .where(t.executions.c.id == execution_id)
                 .values(owner=owner, heartbeat_at=utcnow())
             )
             return self._execution(conn, execution_id)
+
+    def _turn(self, conn: sa.Connection, execution: ExecutionRecord, max_running: int) -> bool:
+        """Whether ``execution`` may start: it is among the ``max_running - running`` oldest
+        executions still waiting for an orchestrator."""
+        c = t.executions.c
+        active = c.status.in_([ExecutionStatus.EXECUTING.value, ExecutionStatus.STOPPING.value])
+        waiting = c.owner.is_(None) | c.owner.like(f"%:{STARTING_OWNER}")
+        running = conn.execute(
+            sa.select(sa.func.count()).where(active & ~waiting & (c.id != execution.id))
+        ).scalar_one()
+        ahead = conn.execute(
+            sa.select(sa.func.count()).where(
+                active
+                & waiting
+                & (c.id != execution.id)
+                & (
+                    (c.created_at < execution.created_at)
+                    | ((c.created_at == execution.created_at) & (c.id < execution.id))
+                )
+            )
+        ).scalar_one()
+        return int(running) + int(ahead) < max_running
 
     def mark_starting(self, execution_id: str, owner: str) -> None:
         """Note the process that will claim an execution (unless it already has)."""
