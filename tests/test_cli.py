@@ -141,8 +141,8 @@ def test_init_creates_a_project_once(tmp_path: Path) -> None:
         text=True,
     )
     assert (
-        unknown.stderr.strip()
-        == "error: --example: unknown example 'nope' (available: abalone, sagemaker-abalone)"
+        unknown.stderr.strip() == "error: --example: unknown example 'nope' "
+        "(available: abalone, classifier, sagemaker-abalone)"
     )
 
 

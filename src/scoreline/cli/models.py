@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,10 +87,7 @@ Trust = Annotated[
 ]
 Status = Annotated[str | None, typer.Option("--status", help="Approval status of the new version.")]
 
-
-class ImportKind(StrEnum):
-    MLFLOW = "mlflow"
-    SAGEMAKER = "sagemaker"
+IMPORT_KINDS = ("mlflow", "sagemaker")
 
 
 def _common(
@@ -174,7 +170,7 @@ def register(
 
 @app.command("import")
 def import_model(
-    kind: Annotated[ImportKind, typer.Argument(help="mlflow or sagemaker.")],
+    kind: Annotated[str, typer.Argument(help="mlflow or sagemaker.", show_default=False)],
     path: Annotated[
         Path, typer.Argument(help="An MLflow model folder (with MLmodel), or a model.tar.gz.")
     ],
@@ -205,14 +201,16 @@ def import_model(
 
     from scoreline.model_import import mlflow_source, sagemaker_group, sagemaker_source
 
+    if kind not in IMPORT_KINDS:
+        raise ParameterError(f"'{kind}' is not mlflow or sagemaker", where="KIND")
     common = _common(sample, target, metrics, description, trust, status)
-    if kind is ImportKind.MLFLOW and package is not None:
+    if kind == "mlflow" and package is not None:
         raise ParameterError("applies to sagemaker imports", where="--package")
-    name = group or (sagemaker_group(package) if kind is ImportKind.SAGEMAKER else None)
+    name = group or (sagemaker_group(package) if kind == "sagemaker" else None)
     if not name:
-        hint = "or give --package" if kind is ImportKind.SAGEMAKER else None
+        hint = "or give --package" if kind == "sagemaker" else None
         raise ParameterError("a model package group is needed", where="--group", hint=hint)
-    if kind is ImportKind.MLFLOW:
+    if kind == "mlflow":
         _registered(name, mlflow_source(path, **common), as_json)
         return
     with tempfile.TemporaryDirectory(prefix="scoreline-import-") as tmp:

@@ -99,7 +99,6 @@ class Orchestrator:
             run.abandon(f"orchestrator error: {exc!r}")
             raise
 
-
     def _claim(self, execution_id: str) -> ExecutionRecord:
         """Wait for the execution's turn (oldest first), then own it. While waiting, the
         lease is renewed and executions whose orchestrator died are closed, so that their

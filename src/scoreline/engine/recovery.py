@@ -22,8 +22,6 @@ from scoreline.types import STARTING_OWNER, ExecutionStatus, StepStatus
 LOST = "orchestrator lost"
 
 
-
-
 def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[ExecutionRecord]:
     """Close every lost execution; returns the ones closed."""
     closed = []
