@@ -46,7 +46,7 @@ from scoreline.types import ExecutionStatus, StepStatus
 
 CONTROL_INTERVAL = 0.5
 QUEUE_POLL_SECONDS = 0.5
-QUEUE_POLL_MAX_SECONDS = 5.0
+QUEUE_POLL_MAX_SECONDS = 2.0
 _BAD = {StepStatus.FAILED.value, StepStatus.STOPPED.value, StepStatus.NOT_RUN.value}
 _DONE = {StepStatus.SUCCEEDED.value, StepStatus.SKIPPED.value}
 
