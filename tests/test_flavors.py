@@ -231,3 +231,21 @@ def test_a_model_predicts_with_the_threads_it_is_given(
     for threads in (1, 3):
         model = load_model(models[f"{flavor}-binary"].path.parent, threads=threads)
         assert THREADS[flavor](model) == threads
+
+
+def test_a_sagemaker_archive_entry_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from scoreline.model_import import sagemaker_source
+
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        entry = tarfile.TarInfo("../escaped.json")
+        entry.size = 2
+        tar.addfile(entry, io.BytesIO(b"{}"))
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    with pytest.raises(ArtifactError, match=r"unsafe entry '\.\./escaped\.json'"):
+        sagemaker_source(archive, None, unpacked)
+    assert not (tmp_path / "escaped.json").exists()

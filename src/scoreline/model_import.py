@@ -341,7 +341,13 @@ def sagemaker_source(archive: Path, package: Path | None, into: Path, **given: A
             members = [m for m in tar.getmembers() if m.isfile()]
             if sum(m.size for m in members) > ARCHIVE_LIMIT:
                 raise ArtifactError("the archive unpacks to more than 4 GiB", where=str(archive))
-            tar.extractall(into, members=members, filter="data")
+            root = into.resolve()
+            for member in members:  # regular files only, each inside the folder
+                if root not in (root / member.name).resolve().parents:
+                    raise ArtifactError(f"unsafe entry '{member.name}'", where=str(archive))
+            # tarfile's own "data" filter where this Python has it (3.11.4 and later)
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(into, members=members, **safe)  # type: ignore[arg-type]  # noqa: S202
     except (tarfile.TarError, OSError) as exc:
         raise ArtifactError(f"not a readable model.tar.gz ({exc})", where=str(archive)) from None
     path = _sagemaker_model_file(into, archive)
