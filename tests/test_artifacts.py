@@ -186,7 +186,8 @@ def test_an_outage_refuses_a_start_but_a_rule_leaves_an_execution_to_retry(
         time.sleep(0.1)
     failed = client.execution(execution.id)
     assert failed.status == ExecutionStatus.FAILED.value
-    assert failed.failure_reason.startswith("step 'S' failed: scoreline error: PermissionError(")
+    assert failed.failure_reason.startswith(f"step 'S' failed: the artifact store {root} could ")
+    assert "not store the step's results: " in failed.failure_reason
 
     use_s3(monkeypatch, s3_environment)  # the outage is over
     retried = project.client().retry(execution.id, wait=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from scoreline.errors import ConfigError
 from scoreline.events.rules import RuleProcessor, load_rules
 from scoreline.settings import RuleSettings
 from scoreline.store import ExecutionRecord, MetadataStore
+from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus
 
 VIOLATION = "Model Quality Violation"
@@ -82,6 +84,50 @@ def test_a_match_starts_the_target_with_parameters_from_the_event(store: Metadat
     assert execution.parameters == {"Group": "poc-mpg", "Fixed": 1}
     assert processor.process() == 0, "each event is decided once"
     assert _decisions(store) == [("started", "matched")]
+
+
+def test_a_start_that_fails_is_kept_and_retried_until_it_starts(store: MetadataStore) -> None:
+    class Broken(Starter):
+        failures = 2
+
+        def __call__(self, pipeline: str, parameters: dict[str, Any], token: str) -> Any:
+            if self.failures:
+                self.failures -= 1
+                raise ConfigError("mapping values are not allowed here", where="ingest.yaml")
+            return super().__call__(pipeline, parameters, token)
+
+    starter = Broken(store)
+    processor = _processor(store, starter, max_in_flight=0)
+    _breach(store)
+    assert processor.process() == 0
+    assert _decisions(store) == [("failed", "ingest.yaml: mapping values are not allowed here")]
+    (intent,) = store.intents.list(["retrain"])
+    assert (intent.status, intent.attempts, intent.pipeline) == ("pending", 1, "Retrain")
+    assert intent.parameters == {"Group": "poc-mpg", "Fixed": 1}
+    assert processor.process() == 0, "not due before its backoff"
+    assert store.intents.list(["retrain"])[0].attempts == 1
+
+    now = utcnow()
+    assert store.intents.retry(["retrain"], now) == 1
+    assert processor.process() == 0  # the second failure
+    assert store.intents.list(["retrain"])[0].last_error == intent.last_error
+    store.intents.retry(["retrain"], utcnow())
+    assert processor.process() == 1
+    (execution,) = store.list_executions()
+    assert execution.client_request_token == intent.token
+    assert execution.parameters == intent.parameters
+    (done,) = store.intents.list(["retrain"])
+    assert (done.status, done.execution_id) == ("done", execution.id)
+    assert _decisions(store)[-1][0] == "started"
+    assert processor.process() == 0, "started once"
+
+    _breach(store, "other-group")
+    starter.failures = 100
+    processor.process()
+    late = store.intents.list(["retrain"], status="pending")[0]
+    for _ in range(8):
+        late = store.intents.finish(late, late.created_at + timedelta(hours=25), error="still")
+    assert late.status == "failed", "a dead letter after a day; `triggers retry` revives it"
 
 
 def test_one_in_flight_per_scope_then_cooldown(store: MetadataStore) -> None:

@@ -702,3 +702,68 @@ def _health(url: str) -> dict[str, Any]:
 def _degraded(url: str) -> dict[str, Any] | None:
     found = _health(url)
     return found if found["status"] == "degraded" else None
+
+
+def test_a_trigger_start_that_fails_is_retried_until_it_starts_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The pipeline a trigger starts is broken when a file arrives: the start is kept and
+    retried, so fixing the file is enough (with `serve` running, and across a kill -9)."""
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    (root / "scripts" / "copy.py").write_text("print('ok')\n")
+    pipeline = root / "pipelines" / "ingest.yaml"
+    trigger = {"name": "inbox", "location": "inbox", "pattern": "*.csv",
+               "pipeline": "Ingest", "settle_seconds": 0.2}  # fmt: skip
+    (root / "scoreline.yaml").write_text(yaml.safe_dump({"name": "t", "triggers": [trigger]}))
+    (root / "inbox").mkdir()
+    client = Client.open(root)
+
+    def failed_starts() -> int:
+        found = client.events(detail_type="Rule Decision", limit=100)
+        return sum(e.detail["decision"] == "failed" for e in found)
+
+    def overview() -> dict[str, Any]:
+        (inbox,) = json.loads(_cli(root, "triggers", "list", "--json"))
+        return inbox  # type: ignore[no-any-return]
+
+    serve = Serve(root, {})
+    serve.start()
+    pipeline.write_text("name: Ingest\nsteps: [\n")  # broken
+    (root / "inbox" / "a.csv").write_text("row,1\n")
+    wait_for(lambda: failed_starts() == 1, 30, "the failed start")
+    listed = overview()
+    assert (listed["pending"], listed["failed"], listed["emitted"]) == (1, 0, 1)
+    assert "ingest.yaml" in listed["starts"][0]["last_error"]
+    pipeline.write_text(yaml.safe_dump(NOOP))  # fixed, serve not restarted
+    wait_for(lambda: client.executions(), 60, "the retried start")
+
+    pipeline.write_text("name: Ingest\nsteps: [\n")
+    (root / "inbox" / "b.csv").write_text("row,2\n")
+    wait_for(lambda: failed_starts() == 2, 30, "the second failed start")
+    serve.kill()
+    pipeline.write_text(yaml.safe_dump(NOOP))
+    serve.start()  # a new serve finds the start it has to retry
+    try:
+        wait_for(lambda: len(client.executions()) == 2, 60, "the second retried start")
+        wait_for(lambda: all(s != "Executing" for s in _statuses(client, "Ingest")), 60, "the runs")
+    finally:
+        serve.stop()
+    executions = client.executions()
+    assert sorted(Path(e.parameters["InputData"]).name for e in executions) == ["a.csv", "b.csv"]
+    assert {e.status for e in executions} == {"Succeeded"}
+    listed = overview()
+    assert (listed["pending"], listed["failed"], listed["emitted"]) == (0, 0, 2)
+    assert [i.status for i in client.store.intents.list()] == ["done", "done"]
+
+
+def _cli(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "scoreline", "--project", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from scoreline.errors import FencedError
 from scoreline.store import MetadataStore
 from scoreline.store.migrate import HEAD_REVISION, current_revision
+from scoreline.store.outage import StoreUnreachableError, ride_out
 from scoreline.store.tables import metadata
 from scoreline.types import ExecutionStatus, StepStatus
 
@@ -103,6 +105,54 @@ def test_status_change_and_event_share_one_transaction(store_url: str) -> None:
         (None, "Succeeded"),
     ]
     assert store.get_execution(execution.id).owner is None
+
+
+def test_repeated_writes_record_once_and_a_superseded_owner_is_fenced(store_url: str) -> None:
+    """What makes retrying a write after a lost connection safe, and fencing."""
+    store = MetadataStore(store_url)
+    version, _ = store.register_pipeline({"name": "P", "steps": []}, "ann")
+    execution, _ = store.create_execution(version, {}, started_by="ann", owner="me")
+    first = store.start_step(execution.id, "A", "processing", owner="me", attempt=1)
+    again = store.start_step(execution.id, "A", "processing", owner="me", attempt=1)
+    assert (again.id, again.attempt) == (first.id, 1)
+    emitted = [("Data Quality Violation", {"feature": "x"})]
+    for _ in range(2):
+        store.update_step(first.id, owner="me", status=StepStatus.SUCCEEDED, events=emitted)
+    kinds = [e.detail.get("currentStepStatus") or e.detail_type for e in store.list_events()]
+    assert kinds[1:] == ["Starting", "Succeeded", "Data Quality Violation"]
+
+    for write in (
+        lambda: store.heartbeat(execution.id, "other"),
+        lambda: store.start_step(execution.id, "B", "processing", owner="other"),
+        lambda: store.update_step(first.id, owner="other", failure_reason="late"),
+        lambda: store.set_execution_status(
+            execution.id, ExecutionStatus.FAILED, expected_owner="other"
+        ),
+    ):
+        with pytest.raises(FencedError, match="no longer run by this orchestrator"):
+            write()
+    assert store.get_step(first.id).failure_reason is None
+    assert [s.step_name for s in store.get_steps(execution.id)] == ["A"]
+
+
+def test_a_lost_connection_is_retried_within_the_budget_then_reported() -> None:
+    lost = sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    calls, waits = [], []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise lost
+        return "written"
+
+    assert ride_out(flaky, 60, waits.append) == "written"
+    assert waits == [0.2, 0.4]
+    with pytest.raises(StoreUnreachableError, match=r"unreachable for 0 s \(server closed"):
+        ride_out(lambda: (_ for _ in ()).throw(lost), 0, waits.append)
+    broken = sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    with pytest.raises(sa.exc.IntegrityError):
+        ride_out(lambda: (_ for _ in ()).throw(broken), 60, waits.append)
+    assert len(waits) == 2, "a broken statement is not retried"
 
 
 def test_concurrent_writers_queue_instead_of_failing(store_url: str) -> None:

@@ -830,6 +830,55 @@ class Client:
     def deliveries(self, status: str | None = None, limit: int = 100) -> list[DeliveryRecord]:
         return self.store.deliveries.list(status, limit)
 
+    def triggers_overview(self) -> list[dict[str, Any]]:
+        """Each trigger and schedule in force: what it starts, how far its rule has read
+        the events, what it emitted, and its starts still pending or failed (with why)."""
+        from scoreline.events.sources import schedule_rule, trigger_rule
+
+        overview = []
+        sources: list[tuple[str, Any, RuleSettings]] = [
+            ("trigger", t, trigger_rule(t)) for t in self.triggers()
+        ]
+        sources += [("schedule", s, schedule_rule(s)) for s in self.schedules()]
+        for kind, source, rule in sources:
+            cursor, _ = self.store.rules.load(rule.name)
+            starts = [
+                i.to_dict()
+                for i in self.store.intents.list([rule.name])
+                if i.status in ("pending", "failed")
+            ]
+            item: dict[str, Any] = {
+                "name": source.name,
+                "kind": kind,
+                "pipeline": source.pipeline,
+                "watches": source.location if kind == "trigger" else source.cron,
+                "rule": rule.name,
+                "cursor": cursor,
+                "pending": sum(s["status"] == "pending" for s in starts),
+                "failed": sum(s["status"] == "failed" for s in starts),
+                "starts": starts,
+            }
+            if kind == "trigger":
+                item["emitted"], item["last_emitted_at"] = self.store.sources.emitted(source.name)
+            overview.append(item)
+        return overview
+
+    def retry_starts(self, name: str) -> int:
+        """Try the pending and failed starts of a trigger, schedule or rule again now (a
+        running ``serve`` does within its next round); returns how many."""
+        rules = {
+            **{f"trigger.{t.name}": [t.name] for t in self.triggers()},
+            **{f"schedule.{s.name}": [s.name] for s in self.schedules()},
+            **{r.name: [r.name] for r in self.rules()},
+        }
+        matching = [rule for rule, names in rules.items() if name in (rule, *names)]
+        if not matching:
+            raise NotFoundError(
+                f"no trigger, schedule or rule named '{name}'",
+                hint="see `scoreline triggers list`",
+            )
+        return self.store.intents.retry(matching, utcnow())
+
     def _start_for_rule(
         self, pipeline: str, parameters: dict[str, Any], token: str
     ) -> ExecutionRecord:
@@ -937,6 +986,7 @@ class Client:
             data_roots=self.data_roots(),
             max_running=self.project.settings.executor.concurrent_executions(),
             on_wait=self.recover,
+            store_outage_seconds=self.project.settings.store_outage_seconds,
         )
 
     def _spawn(self, execution_id: str) -> None:

@@ -44,6 +44,11 @@ class StateError(ScorelineError):
     """The requested action does not fit the current state (e.g. retrying a running execution)."""
 
 
+class FencedError(StateError):
+    """An orchestrator wrote to an execution that is no longer its own: it was declared lost
+    (its lease ran out) and the execution was closed or taken over. It must stop at once."""
+
+
 class ArtifactError(ScorelineError):
     """An artifact could not be read or written, or its checksum does not match."""
 

@@ -31,6 +31,7 @@ from scoreline.data.flavors import (
 from scoreline.data.io import load_json_object
 from scoreline.errors import ArtifactError, DataError, ParameterError
 from scoreline.store import MetadataStore, ModelVersionRecord
+from scoreline.store.records import registered_artifacts
 from scoreline.store.registry import check_group_name, parse_approval_status
 
 REGISTRY_PREFIX = "registry"
@@ -95,6 +96,7 @@ def register_model_file(
         metrics=metrics,
         metrics_uri=metrics_uri,
         baseline=baseline,
+        artifact_digests=artifacts.digests(registered_artifacts(None, metrics_uri, baseline)),
         lineage={"source": "file", "file": source.path.name, **source.lineage, "userId": actor},
         description=source.description,
     )

@@ -356,6 +356,12 @@ class ProjectSettings(BaseModel):
     pipelines: list[str] = Field(default_factory=lambda: ["pipelines/*.yaml", "pipelines/*.py"])
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     lease_seconds: float = Field(default=30.0, gt=0)
+    store_outage_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long orchestrators and senders wait out an unreachable metadata "
+        "store (a database restart) before failing",
+    )
     rules: list[RuleSettings] = Field(default_factory=list)
     triggers: list[TriggerSettings] = Field(default_factory=list)
     schedules: list[ScheduleSettings] = Field(default_factory=list)

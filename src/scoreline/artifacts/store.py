@@ -251,6 +251,21 @@ class ArtifactStore:
             return digest.hexdigest()
         return _hash_stream(fs, path)
 
+    def digests(self, uris: dict[str, str]) -> dict[str, str]:
+        """The fingerprint of each artifact, to record now and :meth:`verify` on use."""
+        return {name: self.fingerprint(uri) for name, uri in uris.items()}
+
+    def verify(self, uri: str, expected: str, what: str) -> None:
+        """Raise when the content at ``uri`` is no longer what was recorded as ``what``."""
+        actual = self.fingerprint(uri)
+        if actual != expected:
+            raise ArtifactError(
+                f"sha256 mismatch: {what} changed after it was recorded "
+                f"(expected {expected[:12]}…, found {actual[:12]}…)",
+                where=uri,
+                hint="restore the original files, or register a new version",
+            )
+
     # --- internals -----------------------------------------------------------------------
 
     def _path(self, key: str) -> str:

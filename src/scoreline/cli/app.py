@@ -24,6 +24,7 @@ from scoreline.cli.models import app as models_app
 from scoreline.cli.monitoring import app as monitoring_app
 from scoreline.cli.serve import auth_app, notifications_app, serve, tokens_app, upload
 from scoreline.cli.state import client, options
+from scoreline.cli.triggers import app as triggers_app
 
 if TYPE_CHECKING:
     from scoreline.client import Client
@@ -41,6 +42,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(models_app, name="models")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(triggers_app, name="triggers")
 app.add_typer(config_app, name="config")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(auth_app, name="auth")

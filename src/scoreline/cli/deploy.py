@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from scoreline.cli import render
+from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
 
 config_app = typer.Typer(help="The resolved configuration of an environment.", no_args_is_help=True)
@@ -16,7 +17,6 @@ config_app = typer.Typer(help="The resolved configuration of an environment.", n
 EnvOption = Annotated[
     str | None, typer.Option("--env", "-e", help="Environment: envs/NAME.yaml or NAME.tfvars.")
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")]
 
 

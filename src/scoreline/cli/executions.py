@@ -8,12 +8,11 @@ import typer
 
 from scoreline.cli import render
 from scoreline.cli.follow import StopOnInterruptFlag, WaitFlag, follow
+from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
 from scoreline.types import ExecutionStatus
 
 app = typer.Typer(help="Inspect and control pipeline executions.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 
 
 @app.command("list")

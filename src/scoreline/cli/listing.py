@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scoreline.cli import render
+from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
 from scoreline.types import DetailType
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
 
 pipelines_app = typer.Typer(help="Pipelines of the project.", no_args_is_help=True)
 events_app = typer.Typer(help="The event log (every status change).", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 
 
 @pipelines_app.command("list")

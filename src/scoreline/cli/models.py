@@ -8,12 +8,12 @@ from typing import Annotated, Any
 import typer
 
 from scoreline.cli import render
+from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
 from scoreline.errors import ParameterError
 
 app = typer.Typer(help="The model registry: versions, approval, aliases.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (kept in the audit trail).")]
 
 

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from scoreline.cli import render
+from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
 
 app = typer.Typer(help="Data and model quality: baselines, checks, results.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 Header = Annotated[
     bool, typer.Option("--header/--no-header", help="CSV files start with a header line.")
 ]

@@ -8,10 +8,14 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
+"""The ``--json`` option every listing command has."""
 
 # Piped output is not wrapped at 80 columns, so lines stay greppable ($COLUMNS still rules).
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)

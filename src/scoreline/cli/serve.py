@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from scoreline.cli import render
+from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
 
 if TYPE_CHECKING:
     from scoreline.client import Client
 
 notifications_app = typer.Typer(help="Notification deliveries.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
 
 
 LogFormat = Literal["plain", "json"]

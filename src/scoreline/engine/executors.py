@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -142,7 +143,10 @@ class LocalExecutor:
         )
         secrets = stepenv.secret_values(env)
         stepenv.mask_file(log_path, secrets)
-        log_uri = self._store_log(artifacts, task, log_path)
+        try:
+            log_uri = self._store_log(artifacts, task, log_path)
+        except Exception:  # the artifact store is down: outputs cannot be kept either
+            log_uri = None
         tail = stepenv.mask(_tail(log_path), secrets)
         metadata = _read_metadata(work / METADATA_FILE)
         if isinstance(metadata.get("failureReason"), str):
@@ -180,22 +184,26 @@ class LocalExecutor:
                 name: artifacts.commit_folder(work / "output" / name, key).to_dict()
                 for name, key in task.outputs.items()
             }
+            result = TaskResult(
+                outcome="succeeded",
+                outputs=outputs,
+                log_uri=log_uri,
+                exit_code=exit_code,
+                metadata=metadata,
+            )
+            if task.result_key:  # last: it says that every output is committed
+                artifacts.put_bytes(task.result_key, json.dumps(asdict(result)).encode())
         except Exception as exc:
             return TaskResult(
                 outcome="failed",
                 log_uri=log_uri,
                 exit_code=exit_code,
-                failure_reason=f"scoreline error committing outputs: {exc}",
+                failure_reason=f"the artifact store {artifacts.root} could not store the "
+                f"step's results: {_first_line(exc)} (retry the execution once it answers)",
                 error_detail=traceback.format_exc(),
                 error_source="system",
             )
-        return TaskResult(
-            outcome="succeeded",
-            outputs=outputs,
-            log_uri=log_uri,
-            exit_code=exit_code,
-            metadata=metadata,
-        )
+        return result
 
     def _namespace(self, task: Task) -> list[str]:
         """The ``unshare`` prefix for a task with container paths (fails before it runs)."""
@@ -333,6 +341,10 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {"value": data}
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
 def _last_line(text: str) -> str:

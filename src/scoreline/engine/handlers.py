@@ -143,14 +143,28 @@ def new_task(
         storage_options=ctx.artifacts.options,
         inputs=inputs,
         outputs={
-            name: execution_key(ctx.execution.id, step.name, name)
+            name: execution_key(ctx.execution.id, step.name, *_attempt_folder(attempt), name)
             for name in step.declared_outputs()
         },
         log_key=execution_key(ctx.execution.id, step.name, "logs", f"attempt-{attempt}.txt"),
+        result_key=result_key(ctx.execution.id, step.name, attempt),
         timeout_seconds=timeout_seconds,
         token=f"{ctx.execution.id}/{step.name}/{attempt}",
         **fields,
     )
+
+
+def _attempt_folder(attempt: int) -> tuple[str, ...]:
+    """Where an attempt's outputs go below the step's prefix: the first at the top, a later
+    one in its own folder, so that it never meets what an earlier attempt (or a fenced
+    orchestrator) committed or left half-written."""
+    return () if attempt == 1 else (f"attempt-{attempt}",)
+
+
+def result_key(execution_id: str, step: str, attempt: int) -> str:
+    """Where an attempt's result is written once all its outputs are committed: its
+    presence means the attempt succeeded, whether or not its status was recorded."""
+    return execution_key(execution_id, step, "logs", f"attempt-{attempt}.result.json")
 
 
 def python_spec(

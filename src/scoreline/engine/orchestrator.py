@@ -16,10 +16,13 @@ Semantics:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import queue
 import secrets
 import shutil
+import signal
 import threading
 import time
 import traceback
@@ -33,14 +36,21 @@ from typing import Any
 from scoreline.artifacts import ArtifactStore
 from scoreline.engine.context import ExecutionContext
 from scoreline.engine.executors import Executor, LocalExecutor
-from scoreline.engine.handlers import InlineHandler, TaskHandler, cache_key, handler_for
+from scoreline.engine.handlers import (
+    InlineHandler,
+    TaskHandler,
+    cache_key,
+    handler_for,
+    result_key,
+)
 from scoreline.engine.locations import DataRoots
 from scoreline.engine.tasks import Task, TaskResult
-from scoreline.errors import ScorelineError
+from scoreline.errors import ArtifactError, FencedError, ScorelineError
 from scoreline.pipeline.graph import branch_owners
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.pipeline.steps import StepBase, parse_duration
 from scoreline.store import ExecutionRecord, MetadataStore, StepRecord
+from scoreline.store.outage import DEFAULT_BUDGET_SECONDS, tolerant
 from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus, StepStatus
 
@@ -72,8 +82,10 @@ class Orchestrator:
         data_roots: DataRoots | None = None,
         max_running: int = 0,
         on_wait: Callable[[], Any] | None = None,
+        store_outage_seconds: float = DEFAULT_BUDGET_SECONDS,
     ) -> None:
-        self.store = store
+        self.raw_store = store
+        self.store = tolerant(store, store_outage_seconds)
         self.max_running = max_running
         self.on_wait = on_wait
         self.data_roots = data_roots
@@ -95,8 +107,12 @@ class Orchestrator:
         run = _Run(self, execution, definition)
         try:
             return run.loop()
+        except FencedError:
+            raise  # no longer ours: nothing more may be recorded
         except BaseException as exc:
-            run.abandon(f"orchestrator error: {exc!r}")
+            run.abandon(
+                exc.line() if isinstance(exc, ScorelineError) else f"orchestrator error: {exc!r}"
+            )
             raise
 
     def _claim(self, execution_id: str) -> ExecutionRecord:
@@ -162,19 +178,34 @@ class _Run:
     def loop(self) -> ExecutionRecord:
         with ThreadPoolExecutor(max_workers=self.orch.max_workers) as pool:
             self.pool = pool
-            while True:
-                self._control()
-                if not self.stopping and self.fail_message is None:
-                    self._advance()
-                if not self.running and (
-                    not self.pending
-                    or self.stopping
-                    or self.fail_message is not None
-                    or not self.retry_at
-                ):
-                    break
-                self._drain(self._wait_time())
+            try:
+                while True:
+                    self._control()
+                    if not self.stopping and self.fail_message is None:
+                        self._advance()
+                    if not self.running and (
+                        not self.pending
+                        or self.stopping
+                        or self.fail_message is not None
+                        or not self.retry_at
+                    ):
+                        break
+                    self._drain(self._wait_time())
+            except FencedError:
+                self._kill_running()
+                raise
         return self._finish()
+
+    def _kill_running(self) -> None:
+        """Kill the process groups of the running steps at once (fenced: another
+        orchestrator may already be running them again)."""
+        here = os.uname().nodename
+        for item in self.running.values():
+            item.cancel.set()
+            host, _, pid = (self.records[item.step.name].process or "").partition(":")
+            if host == here and pid.isdigit():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(int(pid), signal.SIGKILL)
 
     def _wait_time(self) -> float:
         wait = CONTROL_INTERVAL
@@ -211,8 +242,9 @@ class _Run:
         """Try to settle or launch one pending step; True when its state changed."""
         step = self.definition.step(name)
         owner = self.branch_owner.get(name)
-        statuses = {
-            d: self.records[d].status if d in self.records else None for d in self.deps[name]
+        statuses = {  # a step still pending is undecided, whatever an earlier run recorded
+            d: self.records[d].status if d in self.records and d not in self.pending else None
+            for d in self.deps[name]
         }
         bad = sorted(d for d, s in statuses.items() if s in _BAD)
         if bad:
@@ -247,7 +279,7 @@ class _Run:
     def _settle(self, step: StepBase, status: StepStatus, reason: str) -> bool:
         self.pending.remove(step.name)
         self.records[step.name] = self.store.mark_step(
-            self.execution.id, step.name, step.kind, status, reason
+            self.execution.id, step.name, step.kind, status, reason, owner=self.orch.owner
         )
         return True
 
@@ -280,6 +312,8 @@ class _Run:
     def _launch(self, step: StepBase) -> None:
         handler: TaskHandler = handler_for(step)  # type: ignore[assignment]
         previous = self.records.get(step.name)
+        if previous is not None and self._adopt(previous):
+            return
         history = list(previous.metadata.get("previousAttempts", [])) if previous else []
         if previous is not None and previous.status == StepStatus.EXECUTING.value:
             history.append({"attempt": previous.attempt, "failureReason": previous.failure_reason})
@@ -381,16 +415,8 @@ class _Run:
         metadata = {**kept, **reported, "exitCode": result.exit_code}
         common: dict[str, Any] = {"log_uri": result.log_uri or self.records[name].log_uri}
         if result.outcome == "succeeded":
-            model = self.ctx.model_of(self.execution.id)
-            self._update(
-                name,
-                status=StepStatus.SUCCEEDED,
-                outputs=result.outputs,
-                metadata=metadata,
-                events=_events(emitted, model),
-                monitoring=_monitoring(monitoring, model, result.outputs),
-                **common,
-            )
+            _crash_point("after-commit", name)
+            self._succeed(name, result, metadata, emitted, monitoring)
             shutil.rmtree(work_dir, ignore_errors=True)
             return
         if result.outcome == "stopped":
@@ -426,15 +452,68 @@ class _Run:
             **common,
         )
 
+    def _succeed(
+        self,
+        name: str,
+        result: TaskResult,
+        metadata: dict[str, Any],
+        emitted: Any,
+        monitoring: Any,
+    ) -> None:
+        model = self.ctx.model_of(self.execution.id)
+        self._update(
+            name,
+            status=StepStatus.SUCCEEDED,
+            outputs=result.outputs,
+            metadata=metadata,
+            events=_events(emitted, model),
+            monitoring=_monitoring(monitoring, model, result.outputs),
+            log_uri=result.log_uri or self.records[name].log_uri,
+        )
+
+    def _adopt(self, previous: StepRecord) -> bool:
+        """Record as Succeeded an attempt whose outputs were committed (its result file
+        exists) although its status was not (the orchestrator or the store failed in
+        between); True when it was adopted, so the step does not run again."""
+        if previous.status in _DONE or not previous.attempt:
+            return False
+        key = result_key(self.execution.id, previous.step_name, previous.attempt)
+        try:
+            data = json.loads(self.orch.artifacts.read_bytes(key))
+        except ArtifactError:
+            return False
+        result = TaskResult(**data)
+        if result.outcome != "succeeded":
+            return False
+        reported = dict(result.metadata)
+        emitted = reported.pop("events", [])
+        monitoring = reported.pop("monitoring", None)
+        metadata = {
+            **{k: v for k, v in previous.metadata.items() if k != "progress"},
+            **reported,
+            "exitCode": result.exit_code,
+            "adoptedCommittedOutputs": True,
+        }
+        self._succeed(previous.step_name, result, metadata, emitted, monitoring)
+        return True
+
     # --- records -------------------------------------------------------------------------
 
     def _start(self, step: StepBase, metadata: dict[str, Any] | None = None) -> StepRecord:
-        record = self.store.start_step(self.execution.id, step.name, step.kind, metadata=metadata)
+        previous = self.records.get(step.name)
+        record = self.store.start_step(
+            self.execution.id,
+            step.name,
+            step.kind,
+            metadata=metadata,
+            owner=self.orch.owner,
+            attempt=previous.attempt + 1 if previous else 1,
+        )
         self.records[step.name] = record
         return record
 
     def _update(self, name: str, **values: Any) -> StepRecord:
-        record = self.store.update_step(self.records[name].id, **values)
+        record = self.store.update_step(self.records[name].id, owner=self.orch.owner, **values)
         self.records[name] = record
         return record
 
@@ -469,15 +548,32 @@ class _Run:
         """Best effort after an orchestrator fault: stop tasks, record the failure."""
         for item in self.running.values():
             item.cancel.set()
+        store, owner = self.orch.raw_store, self.orch.owner  # no waiting out an outage now
         try:
-            for name, record in self.records.items():
+            for record in self.records.values():
                 if not StepStatus(record.status).is_final:
-                    self._update(name, status=StepStatus.FAILED, failure_reason=reason)
-            self.store.set_execution_status(
-                self.execution.id, ExecutionStatus.FAILED, failure_reason=reason
+                    store.update_step(
+                        record.id,
+                        owner=owner,
+                        status=StepStatus.FAILED,
+                        failure_reason=reason,
+                        metadata={**record.metadata, "errorSource": "system"},
+                    )
+            store.set_execution_status(
+                self.execution.id,
+                ExecutionStatus.FAILED,
+                failure_reason=reason,
+                expected_owner=owner,
             )
         except Exception:  # noqa: S110 - recovery on the next start marks it instead
             pass
+
+
+def _crash_point(point: str, step: str) -> None:
+    """A test hook: with ``SCORELINE_TEST_CRASH=<point>:<step>`` this process is killed
+    here, as by a power cut, to show that what was committed before survives it."""
+    if os.environ.get("SCORELINE_TEST_CRASH") == f"{point}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _events(emitted: Any, model: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -1,7 +1,9 @@
 """Executions whose orchestrator died (kill -9, crash, power loss) are found and closed.
 
 An execution is *lost* when its owner is on this host and its process is gone, or when its
-heartbeat is older than the lease (any host). Lost executions are marked ``Failed`` with the
+heartbeat is older than the lease (any host). Time the database itself was down does not
+count against the lease: an orchestrator waiting out a restart of PostgreSQL could not renew
+it, and is not lost for that. Lost executions are marked ``Failed`` with the
 reason "orchestrator lost" (``Stopped`` if a stop had been requested); their unfinished steps
 are marked ``Failed`` the same way and any of their processes still running are killed.
 ``scoreline executions retry`` then resumes from the failed steps.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scoreline.store import ExecutionRecord, MetadataStore
@@ -20,13 +22,15 @@ from scoreline.store.tables import utcnow
 from scoreline.types import STARTING_OWNER, ExecutionStatus, StepStatus
 
 LOST = "orchestrator lost"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[ExecutionRecord]:
     """Close every lost execution; returns the ones closed."""
     closed = []
+    up_since = store.up_since()
     for execution in store.active_executions():
-        if not _is_lost(execution, lease_seconds):
+        if not _is_lost(execution, lease_seconds, up_since):
             continue
         for step in store.get_steps(execution.id):
             if StepStatus(step.status).is_final:
@@ -48,7 +52,9 @@ def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[
     return closed
 
 
-def _is_lost(execution: ExecutionRecord, lease_seconds: float) -> bool:
+def _is_lost(
+    execution: ExecutionRecord, lease_seconds: float, up_since: datetime | None = None
+) -> bool:
     host, _, rest = (execution.owner or "").partition(":")
     pid, _, nonce = rest.partition(":")
     local = host == os.uname().nodename and pid.isdigit()
@@ -56,7 +62,7 @@ def _is_lost(execution: ExecutionRecord, lease_seconds: float) -> bool:
         # A detached orchestrator still starting (on a busy machine that can take longer
         # than the lease): lost only when its process is gone.
         return not _pid_alive(int(pid))
-    last_sign = execution.heartbeat_at or execution.created_at
+    last_sign = max(execution.heartbeat_at or execution.created_at, up_since or _EPOCH)
     if utcnow() - last_sign > timedelta(seconds=lease_seconds):
         return True
     if not execution.owner:

@@ -15,10 +15,12 @@ from scoreline.errors import ArtifactError, ScorelineError, StepError
 from scoreline.pipeline.expressions import StepOutput, evaluate
 from scoreline.pipeline.ml_steps import RegisterModelStep, ResolveModelStep
 from scoreline.pipeline.steps import ScriptStep, StepBase
-from scoreline.store.records import ModelVersionRecord
+from scoreline.store.records import ModelVersionRecord, registered_artifacts
 from scoreline.types import ApprovalStatus, StepStatus
 
 EVALUATION_FILE = "evaluation.json"
+RESOLVED_OUTPUTS = ("preprocessing", "statistics", "constraints", "evaluation")
+"""A resolved model version's outputs besides ``model``."""
 
 
 def _group(step: RegisterModelStep | ResolveModelStep, ctx: ExecutionContext) -> str:
@@ -58,6 +60,8 @@ class RegisterModelHandler:
         user = evaluate(step.user_id, ctx) if step.user_id is not None else None
         actor = str(user or ctx.execution.started_by)
         model_sha256 = _model_sha256(ctx, model_uri, step.flavor)
+        baseline = _baseline(ctx, baseline_uri)
+        evaluation = _evaluation_file(ctx, metrics_uri)
         record, reused = ctx.store.models.create_version(
             group,
             approval_status=str(evaluate(step.approval_status, ctx)),
@@ -73,8 +77,11 @@ class RegisterModelHandler:
                 **({"trustedTypes": step.trusted_types} if step.trusted_types else {}),
             },
             metrics=_metrics(ctx, metrics_uri),
-            metrics_uri=_evaluation_file(ctx, metrics_uri),
-            baseline=_baseline(ctx, baseline_uri),
+            metrics_uri=evaluation,
+            baseline=baseline,
+            artifact_digests=ctx.artifacts.digests(
+                registered_artifacts(preprocessing_uri, evaluation, baseline)
+            ),
             lineage=_lineage(ctx, actor),
             description=str(evaluate(step.model_description, ctx)),
         )
@@ -229,13 +236,14 @@ class ResolveModelHandler:
         outputs: dict[str, dict[str, Any]] = {
             "model": {"uri": record.artifact_uri, "sha256": record.artifact_sha256}
         }
-        if record.preprocessing_uri:
-            outputs["preprocessing"] = {"uri": record.preprocessing_uri}
-        for name in ("statistics", "constraints"):
-            if name in record.baseline:
-                outputs[name] = {"uri": record.baseline[name]}
-        if record.metrics_uri:
-            outputs["evaluation"] = {"uri": record.metrics_uri}
+        digests = record.artifact_digests or {}
+        for name, uri in record.artifacts.items():
+            if name not in RESOLVED_OUTPUTS:
+                continue
+            outputs[name] = {"uri": uri}
+            if name in digests:  # the model file itself is checked when it is loaded
+                ctx.artifacts.verify(uri, digests[name], f"the {name} of model {record.arn}")
+                outputs[name]["sha256"] = digests[name]
         return InlineResult(
             metadata={
                 "ModelPackageGroupName": group,

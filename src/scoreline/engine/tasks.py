@@ -45,6 +45,8 @@ class Task:
     outputs: dict[str, str] = field(default_factory=dict)
     """Output name → artifact key the folder ``work_dir/output/<name>`` is committed to."""
     log_key: str = ""
+    result_key: str = ""
+    """Where the :class:`TaskResult` of a successful attempt is written, after its outputs."""
     timeout_seconds: float | None = None
     token: str = ""
     """Marks the step's processes (``SCORELINE_STEP_TOKEN``) so orphans can be found."""

@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -33,6 +34,7 @@ from scoreline.errors import ConfigError, ScorelineError
 from scoreline.events.patterns import matches
 from scoreline.settings import NotificationSettings, SubjectTemplates
 from scoreline.store import MetadataStore
+from scoreline.store.outage import ride_out
 from scoreline.store.records import DeliveryRecord, EventRecord
 from scoreline.types import DetailType
 
@@ -389,8 +391,16 @@ class Notifier:
         for delivery in self.store.deliveries.claim_due(now):
             target = by_name.get(delivery.target)
             error = "target no longer configured" if target is None else send(target, delivery)
-            after = self.store.deliveries.finish(
-                delivery, error, now, self.settings.max_attempts, retry_for
+            # Sent is recorded even through a database restart: otherwise it goes again.
+            after = ride_out(
+                partial(
+                    self.store.deliveries.finish,
+                    delivery,
+                    error,
+                    now,
+                    self.settings.max_attempts,
+                    retry_for,
+                )
             )
             if error is None:
                 LOG.info("sent '%s' to %s", delivery.subject, delivery.target)

@@ -5,7 +5,9 @@ reads the events after the cursor, decides each one, starts pipelines with an id
 token derived from the rule and the event (a repeated start returns the first execution),
 and then moves the cursor and appends its "Rule Decision" events in one transaction that
 only succeeds if the cursor has not moved meanwhile. So each event is decided once per
-rule, even with several processes passing at once or a crash between the two writes.
+rule, even with several processes passing at once or a crash between the two writes. A
+start that fails is kept in the same transaction (``store.intents``) and retried with
+backoff by every later pass, with the same token, until it starts.
 
 Guardrails are kept per scope (by default one scope; ``scope: $.detail.X`` keys them by an
 event field, e.g. the model package group): ``consecutive`` matching events needed in a row
@@ -15,6 +17,7 @@ that are still running, and a ``cooldown`` after the last start.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,9 +31,11 @@ from scoreline.pipeline.steps import parse_duration
 from scoreline.settings import RuleSettings
 from scoreline.store import ExecutionRecord, MetadataStore
 from scoreline.store.records import EventRecord
+from scoreline.store.tables import utcnow
 from scoreline.types import DetailType, ExecutionStatus
 
 BATCH = 500
+LOG = logging.getLogger("scoreline.serve")
 Starter = Callable[[str, dict[str, Any], str], ExecutionRecord]
 """Starts ``pipeline`` with ``parameters`` and an idempotency token; returns the execution."""
 
@@ -102,8 +107,9 @@ class RuleProcessor:
         self.start = start
 
     def process(self) -> int:
-        """Decide every event not yet decided; returns how many executions were started."""
-        started = 0
+        """Retry the starts that failed before, then decide every event not yet decided;
+        returns how many executions were started."""
+        started = self._retry_due(utcnow())
         for rule in self.rules:
             if not rule.settings.target.start_pipeline:
                 continue  # a notify-only rule: the notifier reads its pattern
@@ -121,6 +127,7 @@ class RuleProcessor:
         if not events:
             return 0, False
         decisions: list[dict[str, Any]] = []
+        intents: list[dict[str, Any]] = []
         started = 0
         for event in events:
             if event.detail_type == DetailType.RULE_DECISION.value:
@@ -133,15 +140,18 @@ class RuleProcessor:
                 scope.consecutive = 0
             if not matches(rule.settings.pattern, envelope):
                 continue
-            decision = self._decide(rule, event, envelope, scope_key, scope)
+            decision, intent = self._decide(rule, event, envelope, scope_key, scope)
             decisions.append(decision)
             started += decision["decision"] == "started"
+            if intent is not None:
+                intents.append(intent)
         moved = self.store.rules.advance(
             rule.name,
             cursor,
             events[-1].seq,
             {k: vars(v) for k, v in scopes.items()},
             decisions,
+            also=lambda conn: self.store.intents.insert(conn, intents, utcnow()),
         )
         return (started if moved else 0), len(events) == BATCH
 
@@ -161,7 +171,8 @@ class RuleProcessor:
         envelope: dict[str, Any],
         scope_key: str,
         scope: _Scope,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The decision on one matching event, and the start to retry when it failed."""
         guard = rule.settings.guardrails
         target = str(rule.settings.target.start_pipeline)
         decision: dict[str, Any] = {
@@ -190,21 +201,65 @@ class RuleProcessor:
             until = (scope.last_started_at + rule.cooldown).isoformat().replace("+00:00", "Z")
             reason = f"cooldown {guard.cooldown} after the last start, until {until}"
         if reason is not None:
-            return {**decision, "decision": "suppressed", "reason": reason}
+            return {**decision, "decision": "suppressed", "reason": reason}, None
         token = f"rule:{rule.name}:{event.id}"
+        parameters = _parameters(rule, envelope)
         try:
-            execution = self.start(target, _parameters(rule, envelope), token)
+            execution = self.start(target, parameters, token)
         except ScorelineError as exc:
-            return {**decision, "decision": "failed", "reason": exc.line()}
+            LOG.warning("could not start %s for rule %s: %s; retrying", target, rule.name, exc)
+            intent = {
+                "rule": rule.name,
+                "token": token,
+                "pipeline": target,
+                "parameters": parameters,
+                "event_id": event.id,
+                "last_error": exc.line()[:2000],
+            }
+            failed = {**decision, "decision": "failed", "reason": exc.line(), "retried": True}
+            return failed, intent
         scope.consecutive = 0
         scope.last_started_at = now
         scope.last_execution_id = execution.id
-        return {
+        started = {
             **decision,
             "decision": "started",
             "reason": "matched",
             "pipelineExecutionId": execution.id,
         }
+        return started, None
+
+    def _retry_due(self, now: datetime) -> int:
+        """Try again the starts that failed and are due; returns how many started."""
+        started = 0
+        for intent in self.store.intents.claim_due(now):
+            try:
+                execution = self.start(intent.pipeline, intent.parameters, intent.token)
+            except ScorelineError as exc:
+                after = self.store.intents.finish(intent, now, error=exc.line())
+                if after.status == "failed":
+                    LOG.error(
+                        "gave up starting %s for rule %s after %d attempts: %s (start it "
+                        "again: scoreline triggers retry %s)",
+                        intent.pipeline,
+                        intent.rule,
+                        after.attempts,
+                        exc,
+                        intent.rule,
+                    )
+                else:
+                    LOG.warning(
+                        "starting %s for rule %s failed again (attempt %d): %s; next try at %s",
+                        intent.pipeline,
+                        intent.rule,
+                        after.attempts,
+                        exc,
+                        after.next_attempt_at.isoformat(timespec="seconds"),
+                    )
+                continue
+            self.store.intents.finish(intent, now, execution_id=execution.id)
+            started += 1
+        return started
 
     def _running(self, execution_id: str) -> bool:
         try:

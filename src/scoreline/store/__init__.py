@@ -9,6 +9,7 @@ from scoreline.store.records import (
     MonitoringRecord,
     PipelineRecord,
     PipelineVersionRecord,
+    StartIntentRecord,
     StepRecord,
     TokenRecord,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "MonitoringRecord",
     "PipelineRecord",
     "PipelineVersionRecord",
+    "StartIntentRecord",
     "StepRecord",
     "TokenRecord",
 ]

@@ -1,8 +1,6 @@
-"""Notification deliveries: an outbox of (event, target) rows, sent and retried with backoff.
-
-A sender claims a due row by moving its ``next_attempt_at`` past a lease in a conditional
-update, so two senders never send the same row at once; a sender that dies mid-send leaves
-the row due again when the lease ends (at-least-once, with a window of one send).
+"""Notification deliveries: an outbox of (event, target) rows, sent and retried with backoff
+(:mod:`scoreline.store.outbox`). A sender that dies mid-send leaves the row due again when
+its lease ends (at-least-once, with a window of one send).
 """
 
 from __future__ import annotations
@@ -13,19 +11,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from scoreline.store import tables as t
+from scoreline.store.outbox import FAILED, PENDING, after_failure, claim_due
 from scoreline.store.records import DeliveryRecord
 
 if TYPE_CHECKING:
     from scoreline.store.sql import MetadataStore
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
-LEASE = timedelta(seconds=60)
-SLOW_RETRY = timedelta(minutes=10)
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before attempt ``attempts + 1``: 1 s, 2 s, 4 s ... at most 5 minutes."""
-    return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))
+SENT = "sent"
 
 
 class DeliveryStore:
@@ -57,32 +49,8 @@ class DeliveryStore:
 
     def claim_due(self, now: datetime, limit: int = 50) -> list[DeliveryRecord]:
         """Pending deliveries whose time has come, each leased to this caller."""
-        claimed = []
-        with self._store.engine.connect() as conn:
-            ids = conn.execute(
-                sa.select(t.deliveries.c.id)
-                .where((t.deliveries.c.status == PENDING) & (t.deliveries.c.next_attempt_at <= now))
-                .order_by(t.deliveries.c.id)
-                .limit(limit)
-            ).scalars()
-            candidates = list(ids)
-        for delivery_id in candidates:
-            with self._store._tx() as conn:
-                taken = conn.execute(
-                    t.deliveries.update()
-                    .where(
-                        (t.deliveries.c.id == delivery_id)
-                        & (t.deliveries.c.status == PENDING)
-                        & (t.deliveries.c.next_attempt_at <= now)
-                    )
-                    .values(next_attempt_at=now + LEASE)
-                )
-                if taken.rowcount == 1:
-                    row = conn.execute(
-                        sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id)
-                    ).one()
-                    claimed.append(DeliveryRecord(**row._mapping))
-        return claimed
+        rows = claim_due(self._store, t.deliveries, now, limit)
+        return [DeliveryRecord(**row._mapping) for row in rows]
 
     def finish(
         self,
@@ -96,17 +64,12 @@ class DeliveryStore:
         attempts, then every :data:`SLOW_RETRY` while the message is younger than
         ``retry_for``; or, after that, failed for good (a dead letter). Returns the row."""
         attempts = delivery.attempts + 1
-        give_up_at = delivery.created_at + retry_for
         if error is None:
             values: dict[str, Any] = {"status": SENT, "attempts": attempts, "sent_at": now}
-        elif attempts < max_attempts:
-            values = {"next_attempt_at": now + backoff(attempts)}
-        elif now + SLOW_RETRY <= give_up_at:
-            values = {"next_attempt_at": now + SLOW_RETRY}
         else:
-            values = {"status": FAILED}
-        if error is not None:
-            values.update(attempts=attempts, last_error=error[:2000])
+            again = after_failure(attempts, delivery.created_at, now, max_attempts, retry_for)
+            values = {"attempts": attempts, "last_error": error[:2000]}
+            values.update({"next_attempt_at": again} if again else {"status": FAILED})
         with self._store._tx() as conn:
             conn.execute(
                 t.deliveries.update().where(t.deliveries.c.id == delivery.id).values(**values)

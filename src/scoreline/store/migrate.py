@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0010"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -150,6 +150,10 @@ class ModelVersionRecord(_Record):
     metrics: dict[str, Any]
     metrics_uri: str | None
     baseline: dict[str, Any]
+    artifact_digests: dict[str, str] | None
+    """sha256 fingerprint of each registered artifact besides the model file, by output name
+    (``preprocessing``, ``statistics``, ``constraints``, ``evaluation``); None for versions
+    registered before digests were kept."""
     lineage: dict[str, Any]
     description: str
     created_at: datetime
@@ -161,6 +165,11 @@ class ModelVersionRecord(_Record):
     @property
     def arn(self) -> str:
         return f"scoreline:model-package/{self.group_name}/{self.version}"
+
+    @property
+    def artifacts(self) -> dict[str, str]:
+        """The version's artifacts besides its model file, by output name."""
+        return registered_artifacts(self.preprocessing_uri, self.metrics_uri, self.baseline)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "arn": self.arn}
@@ -207,6 +216,26 @@ class DeliveryRecord(_Record):
 
 
 @dataclass(frozen=True)
+class StartIntentRecord(_Record):
+    """A pipeline start a rule (or trigger, or schedule) decided on and has not yet made:
+    retried until it starts (``done``), or kept ``failed`` after a day for a person."""
+
+    id: int
+    rule: str
+    token: str
+    pipeline: str
+    parameters: dict[str, Any]
+    event_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    execution_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class TokenRecord(_Record):
     """An API token's identity and role (never the token itself)."""
 
@@ -231,3 +260,13 @@ class SessionRecord(_Record):
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+
+
+def registered_artifacts(
+    preprocessing_uri: str | None, metrics_uri: str | None, baseline: dict[str, Any]
+) -> dict[str, str]:
+    """A model version's artifacts besides its model file, by output name: what its
+    ``artifact_digests`` cover."""
+    found = {"preprocessing": preprocessing_uri, "evaluation": metrics_uri}
+    found.update({name: uri for name, uri in baseline.items() if isinstance(uri, str)})
+    return {name: uri for name, uri in found.items() if uri}

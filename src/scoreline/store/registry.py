@@ -76,6 +76,7 @@ class ModelRegistryStore:
         metrics: dict[str, Any] | None = None,
         metrics_uri: str | None = None,
         baseline: dict[str, Any] | None = None,
+        artifact_digests: dict[str, str] | None = None,
         lineage: dict[str, Any] | None = None,
         description: str = "",
     ) -> tuple[ModelVersionRecord, bool]:
@@ -128,6 +129,7 @@ class ModelRegistryStore:
                     metrics=metrics or {},
                     metrics_uri=metrics_uri,
                     baseline=baseline or {},
+                    artifact_digests=artifact_digests or {},
                     lineage=lineage or {},
                     description=description,
                     created_at=now,

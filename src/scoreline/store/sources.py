@@ -71,6 +71,17 @@ class SourceStore:
         except (_LostRaceError, sa.exc.IntegrityError):
             return None  # another process saw or emitted this version first
 
+    def emitted(self, trigger: str) -> tuple[int, datetime | None]:
+        """How many objects ``trigger`` has emitted, and when it last did."""
+        c = t.trigger_objects.c
+        with self._store.engine.connect() as conn:
+            count, last = conn.execute(
+                sa.select(sa.func.count(c.emitted_at), sa.func.max(c.emitted_at)).where(
+                    c.trigger == trigger
+                )
+            ).one()
+        return int(count), last
+
     def last_tick(self, schedule: str) -> datetime | None:
         with self._store.engine.connect() as conn:
             value: datetime | None = conn.execute(

@@ -27,11 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 
-from scoreline.errors import ConfigError, NotFoundError, StateError
+from scoreline.errors import ConfigError, FencedError, NotFoundError, StateError
 from scoreline.store import tables as t
 from scoreline.store.auth import AuthStore
 from scoreline.store.deliveries import DeliveryStore
 from scoreline.store.deployments import DeploymentStore
+from scoreline.store.intents import StartIntentStore
 from scoreline.store.migrate import ensure_schema
 from scoreline.store.monitoring import MonitoringStore
 from scoreline.store.records import (
@@ -102,6 +103,7 @@ class MetadataStore:
         self.monitoring = MonitoringStore(self)
         self.sources = SourceStore(self)
         self.deliveries = DeliveryStore(self)
+        self.intents = StartIntentStore(self)
         self.deployments = DeploymentStore(self)
         self.tokens = TokenStore(self)
         self.auth = AuthStore(self)
@@ -295,10 +297,7 @@ class MetadataStore:
         time and release ownership; Executing (a retry) clears them."""
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
-            if expected_owner is not None and current.owner != expected_owner:
-                raise StateError(
-                    f"execution {execution_id} is owned by another orchestrator ({current.owner})"
-                )
+            self._fence(conn, execution_id, expected_owner)
             values: dict[str, Any] = {"status": status.value}
             if status.is_final:
                 values.update(
@@ -307,8 +306,10 @@ class MetadataStore:
                     owner=None,
                     stop_requested=False,
                 )
-            elif status is ExecutionStatus.EXECUTING:
-                values.update(ended_at=None, failure_reason=None, stop_requested=False)
+            elif status is ExecutionStatus.EXECUTING:  # a retry, with a fresh lease
+                values.update(
+                    ended_at=None, failure_reason=None, stop_requested=False, heartbeat_at=utcnow()
+                )
             conn.execute(
                 t.executions.update().where(t.executions.c.id == execution_id).values(**values)
             )
@@ -326,6 +327,11 @@ class MetadataStore:
         the queue, so that the stop is carried out."""
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
+            if ExecutionStatus(current.status).is_final:
+                raise StateError(
+                    f"execution {execution_id} has already ended ({current.status})",
+                    hint="retry it with `scoreline executions retry`",
+                )
             starting = (current.owner or "").rsplit(":", 1)
             mine = len(starting) == 2 and owner.startswith(starting[0] + ":")
             if current.owner not in (None, owner) and not (mine and starting[1] == STARTING_OWNER):
@@ -380,8 +386,10 @@ class MetadataStore:
             )
 
     def heartbeat(self, execution_id: str, owner: str) -> bool:
-        """Renew the lease; returns whether a stop was requested."""
+        """Renew the lease; returns whether a stop was requested. Raises
+        :class:`FencedError` when ``owner`` no longer owns the execution."""
         with self._tx() as conn:
+            self._fence(conn, execution_id, owner)
             conn.execute(
                 t.executions.update()
                 .where(t.executions.c.id == execution_id, t.executions.c.owner == owner)
@@ -410,6 +418,30 @@ class MetadataStore:
             if current.status != record.status:
                 self._execution_event(conn, record, previous=current.status)
             return record
+
+    def _fence(self, conn: sa.Connection, execution_id: str, owner: str | None) -> None:
+        """Refuse a write of orchestrator ``owner`` to an execution it no longer owns (its
+        owner token, unique to each orchestrator, is the fencing token)."""
+        if owner is None:
+            return
+        current = conn.execute(
+            sa.select(t.executions.c.owner).where(t.executions.c.id == execution_id)
+        ).scalar()
+        if current != owner:
+            raise FencedError(
+                f"execution {execution_id} is no longer run by this orchestrator ({owner}); "
+                "it was declared lost and closed or taken over",
+                hint="nothing more is recorded by it; see `scoreline executions show`",
+            )
+
+    def up_since(self) -> datetime | None:
+        """When the database server last started (PostgreSQL), so that recovery does not
+        count the time it was down against an orchestrator's lease."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self.engine.connect() as conn:
+            started = conn.execute(sa.text("SELECT pg_postmaster_start_time()")).scalar()
+        return started if isinstance(started, datetime) else None
 
     def active_executions(self) -> list[ExecutionRecord]:
         """Executions still Executing or Stopping."""
@@ -440,11 +472,18 @@ class MetadataStore:
         *,
         status: StepStatus = StepStatus.STARTING,
         metadata: dict[str, Any] | None = None,
+        owner: str | None = None,
+        attempt: int | None = None,
     ) -> StepRecord:
-        """Begin a new attempt of a step (creating its record on the first one)."""
+        """Begin a new attempt of a step (creating its record on the first one). With
+        ``attempt``, an attempt already begun with that number is returned as it is (a write
+        repeated after a lost connection); with ``owner``, see :meth:`_fence`."""
         now = utcnow()
         with self._tx() as conn:
+            self._fence(conn, execution_id, owner)
             row = self._step_row(conn, execution_id, step_name)
+            if row is not None and attempt is not None and row.attempt >= attempt:
+                return self._step_by_id(conn, row.id)
             fresh = {
                 "status": status.value,
                 "started_at": now,
@@ -486,11 +525,13 @@ class MetadataStore:
         *,
         events: Sequence[tuple[str, dict[str, Any]]] = (),
         monitoring: dict[str, Any] | None = None,
+        owner: str | None = None,
         **values: Any,
     ) -> StepRecord:
         """Update fields of a step record; a change of ``status`` appends its event and a
         final status sets the end time. ``events`` the step emitted (detail-type, detail) and
-        its ``monitoring`` result are written in the same transaction."""
+        its ``monitoring`` result go with a change of status, in the same transaction, so a
+        repeated update records them once. With ``owner``, see :meth:`_fence`."""
         if isinstance(values.get("status"), StepStatus):
             status: StepStatus = values["status"]
             values["status"] = status.value
@@ -498,12 +539,16 @@ class MetadataStore:
                 values.setdefault("ended_at", utcnow())
         with self._tx() as conn:
             before = self._step_by_id(conn, step_id)
+            self._fence(conn, before.execution_id, owner)
+            if before.status == values.get("status") and before.status in FINAL_STEP_STATUSES:
+                return before  # already recorded: a write repeated after a lost connection
             conn.execute(
                 t.step_executions.update().where(t.step_executions.c.id == step_id).values(**values)
             )
             after = self._step_by_id(conn, step_id)
-            if after.status != before.status:
-                self._step_event(conn, after, before.status)
+            if after.status == before.status:
+                return after
+            self._step_event(conn, after, before.status)
             if monitoring is not None:
                 self.monitoring.insert(conn, after.execution_id, after.step_name, monitoring)
             for detail_type, detail in events:
@@ -517,10 +562,13 @@ class MetadataStore:
         step_kind: str,
         status: StepStatus,
         reason: str,
+        owner: str | None = None,
     ) -> StepRecord:
         """Record a step that did not run (Skipped / NotRun) with the reason."""
-        record = self.start_step(execution_id, step_name, step_kind, status=status)
-        return self.update_step(record.id, failure_reason=reason, ended_at=record.started_at)
+        record = self.start_step(execution_id, step_name, step_kind, status=status, owner=owner)
+        return self.update_step(
+            record.id, failure_reason=reason, ended_at=record.started_at, owner=owner
+        )
 
     def get_steps(self, execution_id: str) -> list[StepRecord]:
         with self.engine.connect() as conn:
@@ -716,6 +764,8 @@ class MetadataStore:
         }
         self._append(conn, DetailType.STEP_STATUS.value, detail, [arn])
 
+
+FINAL_STEP_STATUSES = frozenset(s.value for s in StepStatus if s.is_final)
 
 WRITER_LOCK = 0x5C0_4E11
 """PostgreSQL advisory lock key taken by every write transaction."""

@@ -136,6 +136,7 @@ model_versions = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("metrics_uri", sa.Text),
     sa.Column("baseline", sa.JSON, nullable=False),
+    sa.Column("artifact_digests", sa.JSON),
     sa.Column("lineage", sa.JSON, nullable=False),
     sa.Column("description", sa.Text, nullable=False, default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -244,6 +245,24 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
     sa.UniqueConstraint("event_seq", "target", name="uq_delivery_per_target"),
+)
+
+start_intents = sa.Table(
+    "start_intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(80), nullable=False, index=True),
+    sa.Column("token", sa.String(200), nullable=False, unique=True),
+    sa.Column("pipeline", sa.String(80), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("execution_id", sa.String(32)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 deployments = sa.Table(
