@@ -87,7 +87,10 @@ def _catboost(problem: str, data: pd.DataFrame, folder: Path, rounds: int) -> Tr
     import catboost
 
     kind = catboost.CatBoostRegressor if problem == "regression" else catboost.CatBoostClassifier
-    model = kind(iterations=rounds, depth=3, thread_count=1, random_seed=0, verbose=False)
+    model = kind(
+        iterations=rounds, depth=3, thread_count=1, random_seed=0, verbose=False,
+        allow_writing_files=False,  # no catboost_info/ in the working folder
+    )  # fmt: skip
     columns = [*FEATURES, "plan"]
     model.fit(data[columns], data[problem], cat_features=["plan"])
     path = folder / "model.cbm"

@@ -199,7 +199,9 @@ def test_mlflow_model_folders_import_and_score_as_mlflow_loads_them(
         lightgbm.Dataset(numeric, data["multiclass"]),
         num_boost_round=10,
     )
-    boosted = catboost.CatBoostRegressor(iterations=10, verbose=False, thread_count=1)
+    boosted = catboost.CatBoostRegressor(
+        iterations=10, verbose=False, thread_count=1, allow_writing_files=False
+    )
     boosted.fit(numeric, data["regression"])
     pipeline = _sklearn_pipeline("binary").fit(data[columns], data["binary"])
     graph = train("onnx", "multiclass", data, tmp_path / "onnx-source")
