@@ -241,7 +241,11 @@ class SeaweedServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # weed can hang in shutdown on a busy machine
+                self.process.kill()
+                self.process.wait(timeout=30)
             self.process = None
 
 

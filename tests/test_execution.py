@@ -578,7 +578,18 @@ def test_executions_beyond_the_limit_wait_their_turn_oldest_first(project: Proje
         }
     )
     client = project.client()
-    started = [client.start("P", {"Index": str(i)}).id for i in range(6)]
+    records = [client.start("P", {"Index": str(i)}) for i in range(6)]
+    started = [r.id for r in records]
+    assert [r.status for r in records] == ["Executing"] * 2 + ["Pending"] * 4
+    waiting = [client.store.queue_position(client.execution(e)) for e in started[2:]]
+    waiting = [p for p in waiting if p is not None]  # some may have had their turn by now
+    assert waiting == list(range(1, len(waiting) + 1))
+    extra = client.start("P", {"Index": "9"})
+    stopped = client.stop(extra.id)  # waiting: stopped at once, it never runs
+    assert (stopped.status, stopped.failure_reason) == ("Stopped", "stopped before its turn came")
+    shown = project.cli_json("executions", "show", started[5])
+    if shown["status"] == "Pending":  # a busy machine may have given it its turn already
+        assert 1 <= shown["queue_position"] <= 4
     wait_for(lambda: all(client.execution(e).status == "Succeeded" for e in started), timeout=120)
     events = [line.split() for line in stamps.read_text().splitlines()]
     running, most = 0, 0

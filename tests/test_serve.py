@@ -767,3 +767,74 @@ def _cli(root: Path, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_a_burst_waits_pending_and_never_runs_more_orchestrators_than_allowed(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "scripts").mkdir()
+    (root / "scripts" / "copy.py").write_text("print('ok')\n")
+    (root / "pipelines" / "ingest.yaml").write_text(yaml.safe_dump(NOOP))
+    trigger = {"name": "inbox", "location": "inbox", "pattern": "*.csv",
+               "pipeline": "Ingest", "settle_seconds": 0.5}  # fmt: skip
+    config = {"name": "queue", "triggers": [trigger],
+              "executor": {"max_concurrent_executions": 2}}  # fmt: skip
+    (root / "scoreline.yaml").write_text(yaml.safe_dump(config))
+    inbox = root / "inbox"
+    inbox.mkdir()
+    most, done = [0], threading.Event()
+
+    def orchestrators() -> int:
+        """Orchestrator processes of this project alive now (a step being forked by one
+        shows its parent's command line until it execs: not counted)."""
+        found: dict[str, str] = {}
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                parts = cmdline.read_bytes().split(b"\0")
+                stat = (cmdline.parent / "stat").read_text()
+            except OSError:
+                continue
+            if b"_orchestrate" in parts and str(root).encode() in parts:
+                found[cmdline.parent.name] = stat.rpartition(")")[2].split()[1]
+        return sum(parent not in found for parent in found.values())
+
+    def sample() -> None:
+        while not done.is_set():
+            most[0] = max(most[0], orchestrators())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    serve = Serve(root, {})
+    serve.start()
+    client = Client.open(root)
+    try:
+        for i in range(50):
+            (inbox / f".part-{i}").write_text(f"row,{i}\n")
+            (inbox / f".part-{i}").rename(inbox / f"file-{i:02d}.csv")
+        wait_for(lambda: len(client.executions(limit=500)) == 50, 60, "50 executions")
+        assert "Pending" in _statuses(client, "Ingest"), "those beyond the limit wait"
+        queued = [e for e in client.executions(limit=500) if e.status == "Pending"]
+        positions = sorted(client.store.queue_position(e) or 0 for e in queued)
+        assert positions == list(range(1, len(queued) + 1))
+        wait_for(
+            lambda: all(s in ("Succeeded", "Failed") for s in _statuses(client, "Ingest")),
+            240,
+            "every execution to end",
+        )
+    finally:
+        done.set()
+        sampler.join()
+        serve.stop()
+    executions = client.executions(limit=500)
+    assert {e.status for e in executions} == {"Succeeded"}
+    assert 1 <= most[0] <= 2, f"{most[0]} orchestrators were alive at once"
+    began = [
+        e.detail["pipelineExecutionId"]
+        for e in client.events(detail_type="Pipeline Execution Status Change", limit=10_000)
+        if e.detail["currentPipelineExecutionStatus"] == "Executing"
+    ]
+    by_id = {e.id: Path(e.parameters["InputData"]).name for e in executions}
+    assert [by_id[i] for i in began] == [f"file-{i:02d}.csv" for i in range(50)], "in order"

@@ -178,11 +178,10 @@ def test_concurrent_writers_queue_instead_of_failing(store_url: str) -> None:
 
 
 def test_an_unreachable_database_is_one_line_without_its_password() -> None:
-    from scoreline.errors import ConfigError
     from tests.servers import free_port
 
     url = f"postgresql+psycopg://scoreline:s3cret@127.0.0.1:{free_port()}/records"
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(StoreUnreachableError) as caught:
         MetadataStore(url)
     line = caught.value.line()
     assert line.startswith("$SCORELINE_STORE / scoreline.yaml: store: cannot open the metadata")

@@ -59,6 +59,7 @@ from scoreline.store import (
     PipelineVersionRecord,
     StepRecord,
 )
+from scoreline.store.outage import ride_out
 from scoreline.store.tables import utcnow
 from scoreline.supervision import LoopHealth
 from scoreline.types import STARTING_OWNER, DetailType, ExecutionStatus
@@ -125,8 +126,23 @@ class Client:
             self.store.close()
 
     def recover(self) -> list[ExecutionRecord]:
-        """Close executions whose orchestrator died (see :mod:`scoreline.engine.recovery`)."""
-        return recover_lost_executions(self.store, self.project.settings.lease_seconds)
+        """Close executions whose orchestrator died (see :mod:`scoreline.engine.recovery`),
+        and give their turns to executions waiting in the run queue."""
+        closed = recover_lost_executions(self.store, self.project.settings.lease_seconds)
+        self.dispatch()
+        return closed
+
+    def dispatch(self) -> list[ExecutionRecord]:
+        """Start an orchestrator for each Pending execution whose turn has come (see
+        :meth:`MetadataStore.dispatch`); returns the executions that got their turn."""
+        promoted = self.store.dispatch(self._max_running())
+        for execution in promoted:
+            if execution.owner is None:  # else a process here waits to claim it
+                self._spawn(execution.id)
+        return promoted
+
+    def _max_running(self) -> int:
+        return self.project.settings.executor.concurrent_executions()
 
     # --- model registry ------------------------------------------------------------------
 
@@ -379,6 +395,7 @@ class Client:
             # this process, waiting for its turn (recovery sees it alive; others it queue)
             owner=_starting_owner(os.getpid()) if orchestrator else None,
             client_request_token=client_request_token,
+            max_running=self._max_running(),
         )
         if not created:
             if (
@@ -392,8 +409,9 @@ class Client:
             return execution
         if orchestrator is not None:
             return self._after(orchestrator.run(execution.id))
-        self._spawn(execution.id)
-        return execution
+        if execution.status == ExecutionStatus.EXECUTING.value:
+            self._spawn(execution.id)
+        return execution  # Pending: an orchestrator that ends (or `serve`) starts it
 
     def predict(
         self,
@@ -504,12 +522,26 @@ class Client:
         self.artifacts.check_reachable()
 
     def run_execution(self, execution_id: str) -> ExecutionRecord:
-        """Drive an execution in this process (used by detached orchestrators)."""
-        return self._after(self._orchestrator().run(execution_id))
+        """Drive an execution in this process (used by detached orchestrators); then, while
+        executions wait in the run queue, the oldest, handed over as this one ends: a queue
+        is worked off by at most as many processes as may run at once, each started once."""
+        orchestrator = self._orchestrator(take_next=True)
+        current = execution_id
+        try:
+            ended = self._after(orchestrator.run(execution_id))
+            while orchestrator.next_execution is not None:
+                current = orchestrator.next_execution
+                orchestrator = self._orchestrator(take_next=True)
+                self._after(orchestrator.run(current))
+        finally:  # the last one's slot was held while this process lived
+            with contextlib.suppress(Exception):  # else recovery releases it
+                self.store.release(current, orchestrator.owner)
+        return ended
 
     def _after(self, execution: ExecutionRecord) -> ExecutionRecord:
-        """Once an execution ends, let the rules decide on the events it produced."""
-        self.process_rules()
+        """Once an execution ends, let the rules decide on the events it produced (through
+        a database restart: deciding again is safe)."""
+        ride_out(self.process_rules, self.project.settings.store_outage_seconds)
         return execution
 
     # --- monitoring ----------------------------------------------------------------------
@@ -731,6 +763,7 @@ class Client:
         for schedule in self.schedules():
             poll_schedule(self.store, schedule, now)
         self.process_rules()
+        self.dispatch()
         notifier = notifier or self.notifier()
         notifier.enqueue(now)
         notifier.deliver(now)
@@ -895,10 +928,13 @@ class Client:
                 f"execution {execution_id} is {execution.status}",
                 hint="only Failed or Stopped executions can be retried",
             )
-        self.store.set_execution_status(execution_id, ExecutionStatus.EXECUTING)
+        reopened = self.store.reopen(
+            execution_id, self._max_running(), _starting_owner(os.getpid()) if wait else None
+        )
         if wait:
-            return self.run_execution(execution_id)
-        self._spawn(execution_id)
+            return self._after(self._orchestrator().run(execution_id))
+        if reopened.status == ExecutionStatus.EXECUTING.value:
+            self._spawn(execution_id)
         return self.store.get_execution(execution_id)
 
     def stop(self, execution_id: str) -> ExecutionRecord:
@@ -974,7 +1010,7 @@ class Client:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _orchestrator(self) -> Orchestrator:
+    def _orchestrator(self, take_next: bool = False) -> Orchestrator:
         self.recover()
         return Orchestrator(
             self.store,
@@ -987,6 +1023,7 @@ class Client:
             max_running=self.project.settings.executor.concurrent_executions(),
             on_wait=self.recover,
             store_outage_seconds=self.project.settings.store_outage_seconds,
+            take_next_as=_starting_owner(os.getpid()) if take_next else None,
         )
 
     def _spawn(self, execution_id: str) -> None:

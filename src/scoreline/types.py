@@ -40,8 +40,10 @@ _FINAL_STEP = {
 
 
 class ExecutionStatus(StrEnum):
-    """Status of a pipeline execution (SageMaker's values)."""
+    """Status of a pipeline execution: SageMaker's values, and ``Pending`` for an execution
+    waiting for its turn in the run queue (``executor.max_concurrent_executions``)."""
 
+    PENDING = "Pending"
     EXECUTING = "Executing"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"

@@ -212,8 +212,13 @@ def demo(
 
 @app.command("_orchestrate", hidden=True)
 def orchestrate(execution_id: str) -> None:
-    """Drive an execution (started detached by `run`)."""
-    client().run_execution(execution_id)
+    """Drive an execution (started detached by `run`); a store that is restarting when
+    it starts is waited for, as an orchestrator waits for it later."""
+    from scoreline.store.outage import open_when_reachable
+
+    c = client()
+    open_when_reachable(lambda: c.store, c.project.settings.store_outage_seconds)
+    c.run_execution(execution_id)
 
 
 def _tidy(command: click.Command | Any) -> None:

@@ -62,13 +62,15 @@ def show(
     if follow_it:
         execution = follow(c, execution_id, quiet=as_json)
     steps = c.steps(execution_id)
+    position = c.store.queue_position(execution)
     if as_json:
-        render.print_json({**execution.to_dict(), "steps": [s.to_dict() for s in steps]})
+        queue = {"queue_position": position} if position is not None else {}
+        render.print_json({**execution.to_dict(), **queue, "steps": [s.to_dict() for s in steps]})
         return
-    print_execution(execution, steps)
+    print_execution(execution, steps, position)
 
 
-def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
+def print_execution(execution, steps, position: int | None = None) -> None:  # type: ignore[no-untyped-def]
     """An execution header and its step table (also used by ``run --wait``)."""
     from rich.markup import escape
 
@@ -76,6 +78,7 @@ def print_execution(execution, steps) -> None:  # type: ignore[no-untyped-def]
     render.console.print(
         f"Execution [bold]{execution.id}[/bold] of {escape(execution.pipeline_name)} "
         f"v{execution.pipeline_version}: {render.status(execution.status)}"
+        + (f" (number {position} in the run queue)" if position is not None else "")
         + (f" — {escape(execution.failure_reason)}" if execution.failure_reason else ""),
         soft_wrap=True,
     )

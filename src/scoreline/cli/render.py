@@ -29,6 +29,7 @@ def error(message: str) -> None:
 STATUS_STYLE = {
     "Succeeded": "green",
     "Failed": "red",
+    "Pending": "cyan",
     "Executing": "yellow",
     "Starting": "yellow",
     "Stopping": "magenta",

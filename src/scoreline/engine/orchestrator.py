@@ -50,7 +50,7 @@ from scoreline.pipeline.graph import branch_owners
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.pipeline.steps import StepBase, parse_duration
 from scoreline.store import ExecutionRecord, MetadataStore, StepRecord
-from scoreline.store.outage import DEFAULT_BUDGET_SECONDS, tolerant
+from scoreline.store.outage import DEFAULT_BUDGET_SECONDS, ride_out, tolerant
 from scoreline.store.tables import utcnow
 from scoreline.types import ExecutionStatus, StepStatus
 
@@ -83,9 +83,11 @@ class Orchestrator:
         max_running: int = 0,
         on_wait: Callable[[], Any] | None = None,
         store_outage_seconds: float = DEFAULT_BUDGET_SECONDS,
+        take_next_as: str | None = None,
     ) -> None:
         self.raw_store = store
         self.store = tolerant(store, store_outage_seconds)
+        self.store_outage_seconds = store_outage_seconds
         self.max_running = max_running
         self.on_wait = on_wait
         self.data_roots = data_roots
@@ -95,11 +97,17 @@ class Orchestrator:
         self.executor: Executor = executor or LocalExecutor()
         self.max_workers = max_workers
         self.owner = owner or new_owner()
+        self.take_next_as = take_next_as
+        self.next_execution: str | None = None
+        """With ``take_next_as`` (an owner marker of this process): the Pending execution
+        whose turn came when this one ended, for this process to run next."""
 
     def run(self, execution_id: str) -> ExecutionRecord:
         """Drive an execution to a final status and return it, once it has its turn among
         the project's ``max_running`` executions."""
         execution = self._claim(execution_id)
+        if ExecutionStatus(execution.status).is_final:
+            return execution  # stopped while it waited, or closed meanwhile: nothing to run
         version = self.store.get_pipeline_version(
             execution.pipeline_name, execution.pipeline_version
         )
@@ -116,16 +124,16 @@ class Orchestrator:
             raise
 
     def _claim(self, execution_id: str) -> ExecutionRecord:
-        """Wait for the execution's turn (oldest first), then own it. While waiting, the
-        lease is renewed and executions whose orchestrator died are closed, so that their
-        turns are not held."""
+        """Wait for a Pending execution's turn (oldest first), then own it. While waiting,
+        the lease is renewed and executions whose orchestrator died are closed, so that
+        their turns are not held."""
         delay = QUEUE_POLL_SECONDS
         while True:
             execution = self.store.claim_execution(execution_id, self.owner, self.max_running)
             if execution is not None:
                 return execution
             if self.on_wait is not None:
-                self.on_wait()
+                ride_out(self.on_wait, self.store_outage_seconds)
             time.sleep(delay)
             delay = min(delay * 1.5, QUEUE_POLL_MAX_SECONDS)
 
@@ -540,9 +548,19 @@ class _Run:
             )
         else:
             status, why = ExecutionStatus.SUCCEEDED, None
-        return self.store.set_execution_status(
-            self.execution.id, status, failure_reason=why, expected_owner=self.orch.owner
+        if self.orch.take_next_as is None:
+            return self.store.set_execution_status(
+                self.execution.id, status, failure_reason=why, expected_owner=self.orch.owner
+            )
+        ended, self.orch.next_execution = self.store.end_and_take_next(
+            self.execution.id,
+            status,
+            why,
+            self.orch.owner,
+            self.orch.max_running,
+            self.orch.take_next_as,
         )
+        return ended
 
     def abandon(self, reason: str) -> None:
         """Best effort after an orchestrator fault: stop tasks, record the failure."""

@@ -1,12 +1,14 @@
 """Executions whose orchestrator died (kill -9, crash, power loss) are found and closed.
 
 An execution is *lost* when its owner is on this host and its process is gone, or when its
-heartbeat is older than the lease (any host). Time the database itself was down does not
-count against the lease: an orchestrator waiting out a restart of PostgreSQL could not renew
-it, and is not lost for that. Lost executions are marked ``Failed`` with the
-reason "orchestrator lost" (``Stopped`` if a stop had been requested); their unfinished steps
-are marked ``Failed`` the same way and any of their processes still running are killed.
-``scoreline executions retry`` then resumes from the failed steps.
+heartbeat is older than the lease (any host); a Pending one only when the process here that
+waits for it is gone (one without an owner waits for :meth:`MetadataStore.dispatch`). Time
+the database itself was down does not count against the lease: an orchestrator waiting out a
+restart of PostgreSQL could not renew it, and is not lost for that. Lost executions are
+marked ``Failed`` with the reason "orchestrator lost" (``Stopped`` if a stop had been
+requested); their unfinished steps are marked ``Failed`` the same way and any of their
+processes still running are killed. ``scoreline executions retry`` then resumes from the
+failed steps.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def recover_lost_executions(store: MetadataStore, lease_seconds: float) -> list[
         )
         reason = f"{LOST}: {execution.owner or 'no orchestrator'} ended without finishing it"
         closed.append(store.set_execution_status(execution.id, status, failure_reason=reason))
+    for execution in store.held_slots():  # ended, and its process died before letting go
+        if execution.owner and _is_lost(execution, lease_seconds, up_since):
+            store.release(execution.id, execution.owner)
     return closed
 
 
@@ -58,6 +63,9 @@ def _is_lost(
     host, _, rest = (execution.owner or "").partition(":")
     pid, _, nonce = rest.partition(":")
     local = host == os.uname().nodename and pid.isdigit()
+    if execution.status == ExecutionStatus.PENDING.value:
+        # Waiting for its turn: lost only with the process here that waits for it.
+        return local and not _pid_alive(int(pid))
     if local and nonce == STARTING_OWNER:
         # A detached orchestrator still starting (on a busy machine that can take longer
         # than the lease): lost only when its process is gone.

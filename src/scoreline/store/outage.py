@@ -76,6 +76,25 @@ def ride_out(
             delay = min(delay * 2, MAX_DELAY)
 
 
+def open_when_reachable(
+    open_store: Callable[[], T],
+    budget: float = DEFAULT_BUDGET_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``open_store()``, tried again while it says the store is unreachable, for at most
+    ``budget`` seconds."""
+    deadline = time.monotonic() + budget
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return open_store()
+        except StoreUnreachableError:
+            if time.monotonic() >= deadline:
+                raise
+            sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+
+
 class _Tolerant:
     """Wraps an object of the store (the store itself, or one of its parts) so that every
     method call rides out an outage."""

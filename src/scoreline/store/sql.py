@@ -35,6 +35,7 @@ from scoreline.store.deployments import DeploymentStore
 from scoreline.store.intents import StartIntentStore
 from scoreline.store.migrate import ensure_schema
 from scoreline.store.monitoring import MonitoringStore
+from scoreline.store.outage import StoreUnreachableError
 from scoreline.store.records import (
     EventRecord,
     ExecutionRecord,
@@ -92,7 +93,7 @@ class MetadataStore:
             ensure_schema(self.engine, lock_path)
         except sa.exc.OperationalError as exc:
             reason = str(exc.orig or exc).strip().splitlines()[0]
-            raise ConfigError(
+            raise StoreUnreachableError(
                 f"cannot open the metadata store "
                 f"{make_url(url).render_as_string(hide_password=True)} ({reason})",
                 where="$SCORELINE_STORE / scoreline.yaml: store",
@@ -230,10 +231,12 @@ class MetadataStore:
         started_by: str,
         owner: str | None,
         client_request_token: str | None = None,
+        max_running: int = 0,
     ) -> tuple[ExecutionRecord, bool]:
-        """Start a new execution in status Executing (with its event). With a
-        ``client_request_token`` already used, returns that execution instead.
-        Returns the execution and whether it was created."""
+        """Start a new execution (with its event): Executing, or, with ``max_running``
+        executions already running or waiting, Pending (its turn comes oldest first, see
+        :meth:`dispatch`). With a ``client_request_token`` already used, returns that
+        execution instead. Returns the execution and whether it was created."""
         with self._tx() as conn:
             if client_request_token:
                 existing = conn.execute(
@@ -245,18 +248,19 @@ class MetadataStore:
                     return ExecutionRecord(**existing._mapping), False
             now = utcnow()
             execution_id = new_execution_id()
+            waits = max_running and not self._turn(conn, now, execution_id, max_running)
             conn.execute(
                 t.executions.insert().values(
                     id=execution_id,
                     pipeline_name=pipeline.pipeline_name,
                     pipeline_version=pipeline.version,
-                    status=ExecutionStatus.EXECUTING.value,
+                    status=(ExecutionStatus.PENDING if waits else ExecutionStatus.EXECUTING).value,
                     parameters=parameters,
                     created_at=now,
                     started_by=started_by,
                     client_request_token=client_request_token,
                     owner=owner,
-                    heartbeat_at=now if owner else None,
+                    heartbeat_at=now,
                     stop_requested=False,
                 )
             )
@@ -296,42 +300,116 @@ class MetadataStore:
         """Change an execution's status and append the event. Final statuses set the end
         time and release ownership; Executing (a retry) clears them."""
         with self._tx() as conn:
-            current = self._execution(conn, execution_id)
             self._fence(conn, execution_id, expected_owner)
-            values: dict[str, Any] = {"status": status.value}
-            if status.is_final:
-                values.update(
-                    ended_at=utcnow(),
-                    failure_reason=failure_reason,
-                    owner=None,
-                    stop_requested=False,
-                )
-            elif status is ExecutionStatus.EXECUTING:  # a retry, with a fresh lease
-                values.update(
-                    ended_at=None, failure_reason=None, stop_requested=False, heartbeat_at=utcnow()
-                )
-            conn.execute(
-                t.executions.update().where(t.executions.c.id == execution_id).values(**values)
+            return self._set_status(conn, execution_id, status, failure_reason)
+
+    def end_and_take_next(
+        self,
+        execution_id: str,
+        status: ExecutionStatus,
+        failure_reason: str | None,
+        owner: str,
+        max_running: int,
+        next_owner: str,
+    ) -> tuple[ExecutionRecord, str | None]:
+        """End an execution (as :meth:`set_execution_status` with ``expected_owner``) and,
+        in the same transaction, give the oldest Pending execution without an owner its
+        turn, owned by ``next_owner``: a finishing orchestrator process runs the next one
+        itself, so its slot is never free for another process to take meanwhile. Returns
+        the ended execution and the id of the next one (None when none waits). When none
+        waits, the ended execution keeps ``owner`` and so its slot, until :meth:`release`
+        as the process exits (or recovery, if it dies): the slot is not free while the
+        process still lives."""
+        c = t.executions.c
+        with self._tx() as conn:
+            self._fence(conn, execution_id, owner)
+            row = conn.execute(
+                sa.select(c.id, c.created_at)
+                .where((c.status == ExecutionStatus.PENDING.value) & c.owner.is_(None))
+                .order_by(c.created_at, c.id)
+                .limit(1)
+            ).one_or_none()
+            taken = row is not None and self._turn(
+                conn, row.created_at, row.id, max_running, also_free=execution_id
             )
-            record = self._execution(conn, execution_id)
-            if current.status != status.value:
-                self._execution_event(conn, record, previous=current.status)
-            return record
+            ended = self._set_status(conn, execution_id, status, failure_reason)
+            if row is None or not taken:
+                conn.execute(  # held until released
+                    t.executions.update().where(c.id == execution_id).values(owner=owner)
+                )
+                return self._execution(conn, execution_id), None
+            self._set_status(conn, row.id, ExecutionStatus.EXECUTING, owner=next_owner)
+            return ended, str(row.id)
+
+    def release(self, execution_id: str, owner: str) -> None:
+        """Let go of the slot an ended execution still holds for ``owner``'s process."""
+        with self._tx() as conn:
+            conn.execute(
+                t.executions.update()
+                .where((t.executions.c.id == execution_id) & (t.executions.c.owner == owner))
+                .values(owner=None)
+            )
+
+    def held_slots(self) -> list[ExecutionRecord]:
+        """Ended executions whose orchestrator process has not let go of their slot."""
+        c = t.executions.c
+        final = [s.value for s in ExecutionStatus if s.is_final]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.executions).where(c.status.in_(final) & c.owner.is_not(None))
+            ).all()
+        return [ExecutionRecord(**row._mapping) for row in rows]
+
+    def _set_status(
+        self,
+        conn: sa.Connection,
+        execution_id: str,
+        status: ExecutionStatus,
+        failure_reason: str | None = None,
+        **also: Any,
+    ) -> ExecutionRecord:
+        current = self._execution(conn, execution_id)
+        values: dict[str, Any] = {"status": status.value, **also}
+        if status.is_final:
+            values.update(
+                ended_at=utcnow(), failure_reason=failure_reason, owner=None, stop_requested=False
+            )
+        else:  # running again (a retry) or its turn has come: with a fresh lease
+            values.update(
+                ended_at=None, failure_reason=None, stop_requested=False, heartbeat_at=utcnow()
+            )
+        conn.execute(
+            t.executions.update().where(t.executions.c.id == execution_id).values(**values)
+        )
+        record = self._execution(conn, execution_id)
+        if current.status != status.value:
+            self._execution_event(conn, record, previous=current.status)
+        return record
+
+    def reopen(
+        self, execution_id: str, max_running: int = 0, owner: str | None = None
+    ) -> ExecutionRecord:
+        """An ended execution made to run again (a retry): Executing, or Pending when the
+        run queue is full, like a new one; ``owner`` marks the process that will claim it
+        (None: one is to be started)."""
+        with self._tx() as conn:
+            current = self._execution(conn, execution_id)
+            waits = max_running and not self._turn(
+                conn, current.created_at, execution_id, max_running
+            )
+            status = ExecutionStatus.PENDING if waits else ExecutionStatus.EXECUTING
+            return self._set_status(conn, execution_id, status, owner=owner)
 
     def claim_execution(
         self, execution_id: str, owner: str, max_running: int = 0
     ) -> ExecutionRecord | None:
-        """Make ``owner`` the orchestrator of an execution that has none. With
-        ``max_running``, only while fewer executions than that are being run and this one is
-        among the oldest waiting for a turn (None: wait and ask again); a stop request skips
-        the queue, so that the stop is carried out."""
+        """Make ``owner`` the orchestrator of an execution that has none. A Pending one is
+        made Executing first, once it has its turn (None: wait and ask again; its lease is
+        renewed meanwhile). An ended execution is returned as it is, never claimed."""
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
             if ExecutionStatus(current.status).is_final:
-                raise StateError(
-                    f"execution {execution_id} has already ended ({current.status})",
-                    hint="retry it with `scoreline executions retry`",
-                )
+                return current
             starting = (current.owner or "").rsplit(":", 1)
             mine = len(starting) == 2 and owner.startswith(starting[0] + ":")
             if current.owner not in (None, owner) and not (mine and starting[1] == STARTING_OWNER):
@@ -339,14 +417,17 @@ class MetadataStore:
                     f"execution {execution_id} is already run by {current.owner}",
                     hint="wait for it, or stop it with `scoreline executions stop`",
                 )
-            waits = max_running and not current.stop_requested
-            if waits and not self._turn(conn, current, max_running):
-                conn.execute(  # still waiting: the lease stays fresh
-                    t.executions.update()
-                    .where(t.executions.c.id == execution_id)
-                    .values(heartbeat_at=utcnow())
-                )
-                return None
+            if current.status == ExecutionStatus.PENDING.value:
+                if max_running and not self._turn(
+                    conn, current.created_at, execution_id, max_running
+                ):
+                    conn.execute(  # still waiting: the lease stays fresh
+                        t.executions.update()
+                        .where(t.executions.c.id == execution_id)
+                        .values(heartbeat_at=utcnow())
+                    )
+                    return None
+                self._set_status(conn, execution_id, ExecutionStatus.EXECUTING)
             conn.execute(
                 t.executions.update()
                 .where(t.executions.c.id == execution_id)
@@ -354,27 +435,70 @@ class MetadataStore:
             )
             return self._execution(conn, execution_id)
 
-    def _turn(self, conn: sa.Connection, execution: ExecutionRecord, max_running: int) -> bool:
-        """Whether ``execution`` may start: it is among the ``max_running - running`` oldest
-        executions still waiting for an orchestrator."""
+    def dispatch(self, max_running: int) -> list[ExecutionRecord]:
+        """Give the oldest Pending executions their turn while fewer than ``max_running``
+        run (Executing, with a fresh lease); returns them. Those without an owner need an
+        orchestrator started; one with an owner has a process waiting to claim it."""
+        promoted: list[ExecutionRecord] = []
+        c = t.executions.c
+        with self.engine.connect() as conn:  # most rounds have nothing to do: no write
+            waiting = conn.execute(
+                sa.select(sa.func.count()).where(c.status == ExecutionStatus.PENDING.value)
+            ).scalar_one()
+        if not waiting:
+            return promoted
+        with self._tx() as conn:
+            pending = conn.execute(
+                sa.select(c.id, c.created_at)
+                .where(c.status == ExecutionStatus.PENDING.value)
+                .order_by(c.created_at, c.id)
+            ).all()
+            for row in pending:
+                if not self._turn(conn, row.created_at, row.id, max_running):
+                    break
+                promoted.append(self._set_status(conn, row.id, ExecutionStatus.EXECUTING))
+        return promoted
+
+    def queue_position(self, execution: ExecutionRecord) -> int | None:
+        """1 for the next Pending execution to run, and so on; None when not Pending."""
+        if execution.status != ExecutionStatus.PENDING.value:
+            return None
+        with self.engine.connect() as conn:
+            return 1 + self._pending_ahead(conn, execution.created_at, execution.id)
+
+    def _pending_ahead(self, conn: sa.Connection, created_at: datetime, execution_id: str) -> int:
+        c = t.executions.c
+        older = (c.created_at < created_at) | ((c.created_at == created_at) & (c.id < execution_id))
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    (c.status == ExecutionStatus.PENDING.value) & (c.id != execution_id) & older
+                )
+            ).scalar_one()
+        )
+
+    def _turn(
+        self,
+        conn: sa.Connection,
+        created_at: datetime,
+        execution_id: str,
+        max_running: int,
+        also_free: str | None = None,
+    ) -> bool:
+        """Whether the execution created at ``created_at`` may run now: fewer than
+        ``max_running`` executions run (or have ended and still hold their slot, see
+        :meth:`end_and_take_next`), counting the Pending ones older than it; ``also_free``
+        is an execution about to give its slot up."""
         c = t.executions.c
         active = c.status.in_([ExecutionStatus.EXECUTING.value, ExecutionStatus.STOPPING.value])
-        waiting = c.owner.is_(None) | c.owner.like(f"%:{STARTING_OWNER}")
+        final = c.status.in_([s.value for s in ExecutionStatus if s.is_final])
+        occupying = active | (final & c.owner.is_not(None))
         running = conn.execute(
-            sa.select(sa.func.count()).where(active & ~waiting & (c.id != execution.id))
-        ).scalar_one()
-        ahead = conn.execute(
             sa.select(sa.func.count()).where(
-                active
-                & waiting
-                & (c.id != execution.id)
-                & (
-                    (c.created_at < execution.created_at)
-                    | ((c.created_at == execution.created_at) & (c.id < execution.id))
-                )
+                occupying & (c.id != execution_id) & (c.id != (also_free or ""))
             )
         ).scalar_one()
-        return int(running) + int(ahead) < max_running
+        return int(running) + self._pending_ahead(conn, created_at, execution_id) < max_running
 
     def mark_starting(self, execution_id: str, owner: str) -> None:
         """Note the process that will claim an execution (unless it already has)."""
@@ -409,6 +533,10 @@ class MetadataStore:
             current = self._execution(conn, execution_id)
             if ExecutionStatus(current.status).is_final:
                 raise StateError(f"execution {execution_id} has already ended ({current.status})")
+            if current.status == ExecutionStatus.PENDING.value:
+                return self._set_status(
+                    conn, execution_id, ExecutionStatus.STOPPED, "stopped before its turn came"
+                )
             conn.execute(
                 t.executions.update()
                 .where(t.executions.c.id == execution_id)
@@ -444,8 +572,8 @@ class MetadataStore:
         return started if isinstance(started, datetime) else None
 
     def active_executions(self) -> list[ExecutionRecord]:
-        """Executions still Executing or Stopping."""
-        active = [ExecutionStatus.EXECUTING.value, ExecutionStatus.STOPPING.value]
+        """Executions not ended: Pending, Executing or Stopping."""
+        active = [s.value for s in ExecutionStatus if not s.is_final]
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t.executions).where(t.executions.c.status.in_(active))
