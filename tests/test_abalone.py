@@ -287,6 +287,29 @@ def test_a_malformed_row_fails_the_run_naming_file_row_and_column(
     assert reason.startswith("broken.csv, row 3, column 'length': 'x.5' is not a number")
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "the input has no rows to score"),
+        (b"M,0.4,0.3,0.1,0.5,0.2,0.1,\xff\n", "row 1, column 'shell_weight': holds bytes"),
+        (b"M,0.4,0.3,0.1,0.5,0.2,0.1,inf\n", "row 1, column 'shell_weight': 'inf' is not a"),
+    ],
+)
+def test_an_empty_or_undecodable_input_fails_its_steps_in_one_line(
+    project: Abalone, approved: int, content: bytes, reason: str
+) -> None:
+    (project.root / "data" / "bad-input.csv").write_bytes(content)
+    execution = project.run(
+        "InferencePipeline", "InputData=data/bad-input.csv", f"ModelVersion={approved}",
+        check=False,
+    )  # fmt: skip
+    assert execution["status"] == "Failed"
+    failed = step(execution, "BatchInferenceStep")
+    assert reason in failed["failure_reason"], failed["failure_reason"]
+    assert "\n" not in failed["failure_reason"]
+    assert "runner crashed" not in execution["failure_reason"]
+
+
 @pytest.mark.team_tier
 def test_concurrent_inference_runs_never_share_an_output_path(
     project: Abalone, approved: int

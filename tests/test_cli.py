@@ -621,3 +621,44 @@ def test_notifications_retry_names_ids_that_are_not_dead_letters(project: Projec
         "error: 1 of the deliveries named are not dead letters (0 queued again) "
         "(see scoreline notifications list --status failed)"
     )
+
+
+BAD_FILES = [
+    (b"", "file is empty"),
+    (b"a,b\n", "no rows to profile"),
+    (b"a,b\n1,2\n3,\xff\xfe\n", "row 3, column 'b': holds bytes that are not UTF-8 text"),
+    (b"a,b\n1,2\n3,inf\n", "row 3, column 'b': 'inf' is not a finite number"),
+    (b'a,b\n1,2\n3,"' + b"9" * (1 << 21) + b"\n", "row 3: a field is longer than 1048576"),
+    (b"a,b\n1,2\n3,4,5\n", "row 3: expected 2 columns, found 3"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD_FILES)
+def test_a_bad_data_file_is_one_line_in_monitoring_commands(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "scoreline.yaml").write_text("name: bad-files\n")
+    (root / "good.csv").write_text("a,b\n1,2\n3,4\n")
+    (root / "bad.csv").write_bytes(content)
+    scoreline = [sys.executable, "-m", "scoreline", "--project", str(root), "monitoring"]
+
+    def line(*args: str) -> str:
+        done = subprocess.run([*scoreline, *args], capture_output=True, text=True, cwd=root)
+        assert done.returncode == 1, done.stdout
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        return done.stderr.strip()
+
+    made = subprocess.run(
+        [*scoreline, "baseline", "good.csv", "--header", "--output", "base"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert made.returncode == 0, made.stderr
+    assert message in line("baseline", "bad.csv", "--header", "--output", "out")
+    assert message in line(
+        "check", "bad.csv", "--header", "--baseline", "base", "--output", "checked"
+    )

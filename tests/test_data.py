@@ -139,18 +139,38 @@ BAD_ROWS = (
             "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n" * 3 + "M,0.4,0.3\n",
             "bad.csv, row 4: expected 8 columns, found 3",
         ),
+        (
+            "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,0.4,0.3,inf,0.5,0.2,0.1,0.15\n",
+            "bad.csv, row 2, column 'height': 'inf' is not a finite number",
+        ),
+        (
+            "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,0.4,0.3,0.1,0.5,0.2,0.1,-Infinity\n",
+            "bad.csv, row 2, column 'shell_weight': '-inf' is not a finite number",
+        ),
+        (
+            b"M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n\xe9,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n",
+            "bad.csv, row 2, column 'sex': holds bytes that are not UTF-8 text",
+        ),
+        (
+            'M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,"0.4' + "9" * (1 << 21) + "\n",
+            "bad.csv, row 2: a field is longer than 1048576 characters",
+        ),
     ],
 )
 def test_a_malformed_row_is_named_by_file_row_and_column(
-    fitted: tuple[Preprocessor, Path], tmp_path: Path, rows: str, message: str
+    fitted: tuple[Preprocessor, Path], tmp_path: Path, rows: str | bytes, message: str
 ) -> None:
     pre, model_dir = fitted
-    (tmp_path / "bad.csv").write_text(rows)
+    if isinstance(rows, bytes):
+        (tmp_path / "bad.csv").write_bytes(rows)
+    else:
+        (tmp_path / "bad.csv").write_text(rows)
     with pytest.raises(DataError) as caught:
         batch_transform(
             tmp_path / "bad.csv", load_model(model_dir), pre, tmp_path / "out", _options(pre)
         )
-    assert caught.value.line().startswith(message)
+    line = caught.value.line()
+    assert line.startswith(message) or line.startswith(f"{tmp_path}/{message}"), line
     assert not list((tmp_path / "out").glob("*.csv")), "nothing is half-written"
 
 

@@ -13,6 +13,9 @@ import csv
 import functools
 import io
 import json
+import math
+import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -28,6 +31,9 @@ from scoreline.errors import DataError
 
 ColumnKind = Literal["numeric", "integer", "categorical", "string"]
 DATA_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
+MAX_FIELD_CHARS = int(os.environ.get("SCORELINE_MAX_FIELD_CHARS", 1 << 20))
+"""The longest CSV field read (a missing closing quote makes the rest of a file one field)."""
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def use_jemalloc() -> None:
@@ -209,11 +215,23 @@ class TableSpec:
 
 
 def header_columns(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        first = next(csv.reader(handle), None)
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        first = next(_rows(_csv_reader(handle), path, 0), None)
     if not first:
         raise DataError("file is empty, expected a header line", where=str(path))
+    if any(_NOT_UTF8.search(name) for name in first):
+        raise DataError(
+            "the header line is not UTF-8 text", where=f"{path}, row 1", hint=NOT_UTF8_HINT
+        )
     return [c.strip() for c in first]
+
+
+NOT_UTF8_HINT = "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+
+
+def _csv_reader(handle: Any) -> Any:
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    return csv.reader(handle)
 
 
 CHUNK_BYTES = 1 << 20
@@ -302,8 +320,9 @@ def careful_csv_chunks(
     first = share is None or share.start == 0
     offset = 0 if share is None or first else share.lines_before()
     raw: Any = path.open("rb") if share is None else _RangeReader(share)
-    with io.TextIOWrapper(raw, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
+    # Bytes that are not UTF-8 are kept as surrogates, so the row they are in is named.
+    with io.TextIOWrapper(raw, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        reader = _csv_reader(handle)
         positions = list(range(len(names)))
         width = len(names)
         if spec.header:
@@ -316,7 +335,7 @@ def careful_csv_chunks(
         rows: list[list[str] | None] = []
         rejects: list[Reject] = []
         first_row = offset + reader.line_num + 1
-        for values in reader:
+        for values in _rows(reader, path, offset):
             problem = _row_problem(values, width, names, positions, spec)
             if problem is None:
                 rows.append([values[p] for p in positions])
@@ -332,20 +351,57 @@ def careful_csv_chunks(
             yield _chunk_from_rows(path, first_row, rows, rejects, spec)
 
 
+def _rows(reader: Any, path: Path, offset: int) -> Iterator[list[str]]:
+    """The reader's rows; a field past :data:`MAX_FIELD_CHARS` is an error naming its row."""
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" not in str(exc):
+                raise DataError(f"not a readable CSV row ({exc})", where=f"{path}, row "
+                                f"{offset + reader.line_num}") from None  # fmt: skip
+            raise DataError(
+                f"a field is longer than {MAX_FIELD_CHARS} characters",
+                where=f"{path}, row {offset + reader.line_num}",
+                hint="a quote left open makes the rest of the file one field; or raise "
+                "$SCORELINE_MAX_FIELD_CHARS",
+            ) from None
+        yield values
+
+
 def _row_problem(
     values: list[str], width: int, names: list[str], positions: list[int], spec: TableSpec
 ) -> tuple[str | None, str] | None:
     if len(values) != width:
         return None, f"expected {width} columns, found {len(values)}"
     for name, pos in zip(names, positions, strict=True):
+        if _NOT_UTF8.search(values[pos]):
+            return name, f"holds bytes that are not UTF-8 text ({NOT_UTF8_HINT})"
         if spec.kinds.get(name) == "numeric":
             text = values[pos].strip()
             if text:
                 try:
-                    float(text)
+                    number = float(text)
                 except ValueError:
                     return name, f"'{values[pos]}' is not a number"
+                if not math.isfinite(number):
+                    return name, f"'{values[pos]}' is not a finite number"
     return None
+
+
+def non_finite(chunk: Chunk) -> list[tuple[int, str, float]]:
+    """(index in the chunk, column, value) of every ±inf in a number column: pyarrow reads
+    "inf" as a number, which no model or statistic can use."""
+    found = []
+    for name, column in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
+        if not pa.types.is_floating(column.type):
+            continue
+        values = column.to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(np.isinf(values))
+        found += [(int(i), name, float(values[i])) for i in bad]
+    return sorted(found)
 
 
 def _chunk_from_rows(

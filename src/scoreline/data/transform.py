@@ -37,6 +37,7 @@ from scoreline.data.io import (
     data_files,
     fast_chunks,
     file_format,
+    non_finite,
 )
 from scoreline.data.preprocess import Encoder, UnknownValue
 from scoreline.errors import ArtifactError, DataError
@@ -277,15 +278,10 @@ def prediction_columns(
 
 def _check(chunk: Chunk, unknown: list[UnknownValue], on_error: OnError) -> np.ndarray | None:
     """Rows of the chunk that must not be scored; raises on the first when ``on_error=fail``."""
-    for item in unknown:
-        chunk.rejects.append(
-            Reject(
-                chunk.file.name,
-                chunk.first_row + item.index,
-                item.column,
-                f"unknown category '{item.value}'",
-            )
-        )
+    flagged = [(i.index, i.column, f"unknown category '{i.value}'") for i in unknown]
+    flagged += [(i, c, f"'{v}' is not a finite number") for i, c, v in non_finite(chunk)]
+    for index, column, reason in flagged:
+        chunk.rejects.append(Reject(chunk.file.name, chunk.first_row + index, column, reason))
     if not chunk.rejects:
         return chunk.rejected_mask
     if on_error == "fail":
@@ -300,8 +296,8 @@ def _check(chunk: Chunk, unknown: list[UnknownValue], on_error: OnError) -> np.n
         if chunk.rejected_mask is not None
         else np.zeros(chunk.batch.num_rows, dtype=bool)
     )
-    for item in unknown:
-        mask[item.index] = True
+    for index, _, _ in flagged:
+        mask[index] = True
     return mask
 
 

@@ -190,6 +190,7 @@ class BatchTransformHandler(_BuiltinHandler):
             "output_format": step.output_format,
             "id_column": step.id_column,
             "on_error": step.on_error,
+            "allow_empty": step.allow_empty,
             "threads": step.threads,
             "statistics": step.statistics,
             "shares": step.shares,

@@ -9,9 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from scoreline.data.io import (
+    Chunk,
     ColumnKind,
     FastPathError,
     TableSpec,
@@ -20,11 +23,12 @@ from scoreline.data.io import (
     fast_chunks,
     file_format,
     header_columns,
+    non_finite,
 )
 from scoreline.errors import DataError
 from scoreline.monitoring.checks import DataQualityReport, check_data_quality, violations_json
 from scoreline.monitoring.constraints import Constraints, read_constraints, suggest_constraints
-from scoreline.monitoring.statistics import DatasetProfile
+from scoreline.monitoring.statistics import DatasetProfile, NonFiniteError
 
 
 def dataset_columns(
@@ -44,7 +48,7 @@ def dataset_columns(
         return list(pq.read_schema(first).names)
     if header:
         return header_columns(first)
-    with first.open(encoding="utf-8") as handle:
+    with first.open(encoding="utf-8", errors="surrogateescape") as handle:
         width = handle.readline().count(",") + 1
     if baseline is not None:
         # Matched by position, as Model Monitor names headerless columns: the check then
@@ -96,17 +100,21 @@ def _profile_file(
     """Small reads keep pyarrow's read-ahead small (it holds about 40 blocks); batches are
     then profiled a few at a time, so the per-call cost of profiling stays low."""
     result = DatasetProfile(names, domains)
-    pending: list[pa.RecordBatch] = []
+    pending: list[Chunk] = []
     size = 0
 
     def profile() -> None:
-        table = pa.Table.from_batches(pending)
-        result.update(table)
+        table = pa.Table.from_batches([c.batch for c in pending])
+        try:
+            result.update(table)
+        except NonFiniteError:
+            _refuse_non_finite(pending)
+            raise
         if on_rows is not None:
             on_rows(table.num_rows)
 
     for chunk in fast_chunks(path, spec, PROFILE_READ_BYTES):
-        pending.append(chunk.batch)
+        pending.append(chunk)
         size += chunk.batch.nbytes
         if size >= PROFILE_BATCH_BYTES:
             profile()
@@ -114,6 +122,29 @@ def _profile_file(
     if pending:
         profile()
     return result
+
+
+_INFINITE = r"^\s*[+-]?(inf|infinity)\s*$"
+
+
+def _refuse_non_finite(chunks: list[Chunk]) -> None:
+    """Raise naming the first ±inf of ``chunks`` (read as numbers, or as text)."""
+    for chunk in chunks:
+        found = non_finite(chunk)
+        for name, column in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(pa.string())
+            if pa.types.is_string(column.type):
+                hits = pc.match_substring_regex(column, _INFINITE, ignore_case=True)
+                rows = np.flatnonzero(hits.fill_null(False).to_numpy(zero_copy_only=False))
+                found += [(int(i), name, column[int(i)].as_py()) for i in rows]
+        if found:
+            index, column_name, value = min(found)
+            raise DataError(
+                f"'{value}' is not a finite number",
+                where=f"{chunk.file}, row {chunk.first_row + index}, column '{column_name}'",
+                hint="remove or fix the row: statistics cannot use it",
+            )
 
 
 def profile_data(
@@ -143,17 +174,23 @@ def profile_data(
         except FastPathError:
             try:
                 part = _profile_file(file, names, text, on_rows, domains)
-            except FastPathError:
+            except FastPathError as exc:
                 for chunk in careful_csv_chunks(file, text):
                     if chunk.rejects:
                         first = chunk.rejects[0]
                         raise DataError(
                             first.reason,
                             where=first.where(),
-                            hint="every row needs the same columns as the first",
+                            hint=None
+                            if first.column
+                            else "every row needs the same columns as the first",
                         ) from None
-                raise
+                if file.stat().st_size == 0:
+                    raise DataError("the file is empty", where=str(file)) from None
+                raise DataError(f"cannot read the file ({exc})", where=str(file)) from None
         total.merge(part)
+    if total.item_count == 0:
+        raise DataError("no rows to profile", where=str(path), hint="check the input")
     return total
 
 

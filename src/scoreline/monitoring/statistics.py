@@ -33,6 +33,10 @@ BUCKETS = 10
 INTEGRAL, FRACTIONAL, STRING, UNKNOWN = "Integral", "Fractional", "String", "Unknown"
 
 
+class NonFiniteError(ValueError):
+    """A column holds ±inf; the caller, which knows the rows, says where."""
+
+
 class FeatureProfile:
     """Running profile of one column. With the baseline's ``domain`` (its allowed text
     values), the values inside it are counted exactly whatever the column's cardinality."""
@@ -143,6 +147,9 @@ class FeatureProfile:
         if not n:
             return
         values = numbers.to_numpy()
+        total = float(values.sum())
+        if not math.isfinite(total) and bool((abs(values) == math.inf).any()):
+            raise NonFiniteError("an infinite number cannot be profiled")
         mean = float(values.mean())
         m2 = float(((values - mean) ** 2).sum())
         total = self.count + n
@@ -150,7 +157,7 @@ class FeatureProfile:
         self.mean += delta * n / total
         self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
-        self.total += float(values.sum())
+        self.total += total
         self.low = min(self.low, float(values.min()))
         self.high = max(self.high, float(values.max()))
         self.sketch.update(values)

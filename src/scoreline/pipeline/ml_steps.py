@@ -195,6 +195,9 @@ class BatchTransformStep(_TaskStep):
         "is at least this (default: the more probable class)",
     )
     on_error: Literal["fail", "reject"] = "fail"
+    allow_empty: bool = Field(
+        default=False, description="let an input without rows succeed (0 rows scored)"
+    )
     threads: int = Field(default=0, ge=0)
     statistics: bool = Field(
         default=False, description="also write statistics.json of the input, in the same pass"

@@ -32,7 +32,7 @@ from scoreline.data.transform import (
     score_region,
 )
 from scoreline.engine.ray_executor import STEP_ADDRESS_ENV, connect
-from scoreline.errors import StepError
+from scoreline.errors import DataError, StepError
 from scoreline.monitoring.dataset import write_json
 from scoreline.monitoring.statistics import DatasetProfile
 from scoreline.runners.common import Progress, estimate_rows, input_dir, output_dir, run
@@ -224,6 +224,12 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         options = replace(options, on_rows=progress.add)
         report = batch_transform(data, model, encoder, output_dir("predictions"), options)
     seconds = time.perf_counter() - started
+    if report.rows == 0 and not config.get("allow_empty"):
+        raise DataError(
+            "the input has no rows to score",
+            where=str(data),
+            hint="check the file; or set allow_empty: true on the step to let it succeed",
+        )
     if report.profile is not None:
         write_json(
             output_dir("predictions") / "statistics.json",
