@@ -140,12 +140,20 @@ def test_a_retry_of_a_step_with_stale_outputs_writes_beside_them(project: Projec
     Path(result).unlink()
     client.store.update_step(b.id, status=StepStatus.FAILED, failure_reason="crashed")
     client.store.set_execution_status(execution_id, ExecutionStatus.FAILED)
+    partial = Path(client.artifacts.root) / "executions" / execution_id / "B" / "out.tmp-dead"
+    partial.mkdir()  # what a commit killed half-way leaves
+    (partial / "part.bin").write_bytes(b"x")
 
     assert retry_wait(project, execution_id) == "Succeeded"
     b = {s.step_name: s for s in client.steps(execution_id)}["B"]
     assert (b.status, b.attempt) == ("Succeeded", 2)
     assert b.outputs["out"]["uri"].endswith(f"executions/{execution_id}/B/attempt-2/out")
     assert runs(project, execution_id) == {"A": 1, "B": 2, "C": 1}
+    assert not partial.exists(), "swept before the step ran again"
+    work = project.root / ".scoreline" / "work" / execution_id
+    work.mkdir(parents=True, exist_ok=True)  # a failed attempt's folder, kept until the end
+    assert client.sweep_work() >= 1
+    assert not work.exists()
 
 
 def test_retry_of_a_lost_execution_raises_no_false_alarm(project: ProjectDir) -> None:
@@ -333,3 +341,63 @@ def test_steps_that_need_s3_while_it_is_down_fail_as_a_system_fault_and_retry_co
         assert runs(project, execution_id) == {"A": 2, "B": 1, "C": 1}
     finally:
         server.stop()
+
+
+FILL = """
+import os, pathlib
+out = pathlib.Path(os.environ["SCORELINE_OUTPUT_OUT"])
+(out / "big.bin").write_bytes(os.urandom(1 << 20))
+print("wrote 1 MiB")
+"""
+
+
+def in_small_disk(project: ProjectDir, folder: Path, commands: str) -> str:
+    """Run shell ``commands`` where ``folder`` is a 256 KiB tmpfs (a private mount
+    namespace, so nothing else sees it); returns their output."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("util-linux unshare is not installed")
+    mount = f'mkdir -p "{folder}" && mount -t tmpfs -o size=256k tmpfs "{folder}"'
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", mount], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {probe.stderr.decode().strip()}")
+    scoreline = f'"{sys.executable}" -m scoreline --project "{project.root}"'
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f"{mount} && {commands.format(scoreline=scoreline)}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("full", ["work folder", "artifact root"])
+def test_a_full_disk_is_one_line_naming_the_folder_and_blamed_on_the_system(
+    project: ProjectDir, full: str
+) -> None:
+    script = project.script("fill.py", FILL)
+    project.pipeline({"name": "P", "steps": [{"name": "Fill", "kind": "processing",
+                                              "script": script, "outputs": ["out"]}]})  # fmt: skip
+    folder = project.root / ".scoreline" / "work"
+    if full == "artifact root":
+        folder = project.root / "small-artifacts"
+        settings(project, f"artifacts: {folder}\n")
+    output = in_small_disk(
+        project,
+        folder,
+        "{scoreline} run P --wait --json; echo '=== leftovers'; "
+        f'find "{folder}" -name "*.tmp-*"',
+    )
+    shown, _, leftovers = output.partition("=== leftovers")
+    execution = json.loads(shown)
+    assert execution["status"] == "Failed"
+    (fill,) = execution["steps"]
+    assert fill["failure_reason"].startswith(f"no space left in the {full} {folder}")
+    assert " KiB free)" in fill["failure_reason"]
+    assert "\n" not in fill["failure_reason"]
+    assert fill["metadata"]["errorSource"] == "system"
+    assert execution["failure_reason"].startswith("step 'Fill' failed: no space left in")
+    assert leftovers.strip() == "", "no half-written folder stays"

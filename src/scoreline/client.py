@@ -15,6 +15,7 @@ import contextlib
 import getpass
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -131,6 +132,21 @@ class Client:
         closed = recover_lost_executions(self.store, self.project.settings.lease_seconds)
         self.dispatch()
         return closed
+
+    def sweep_work(self) -> int:
+        """Remove the working folders of executions that have ended (a failed attempt's
+        folder is kept until then, its log is in the artifact store); returns how many."""
+        work = self.project.work_dir
+        removed = 0
+        for folder in work.iterdir() if work.is_dir() else []:
+            try:
+                ended = ExecutionStatus(self.store.get_execution(folder.name).status).is_final
+            except NotFoundError:
+                ended = True
+            if ended:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
 
     def dispatch(self) -> list[ExecutionRecord]:
         """Start an orchestrator for each Pending execution whose turn has come (see
@@ -801,6 +817,7 @@ class Client:
         environment file is loaded between rounds; an invalid one is reported and the
         previous settings stay in force."""
         self.recover()
+        self.sweep_work()
         notifier = self.notifier(ui_url)
         notifier.begin(replay_since)
         last_recovery = time.monotonic()

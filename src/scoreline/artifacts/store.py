@@ -168,9 +168,13 @@ class ArtifactStore:
             if os.path.exists(target):
                 raise ArtifactError("already exists; outputs are never overwritten", where=target)
             tmp = f"{target}.tmp-{secrets.token_hex(4)}"
-            shutil.copytree(local, tmp)
-            (Path(tmp) / MANIFEST).write_bytes(manifest)
-            os.rename(tmp, target)
+            try:
+                shutil.copytree(local, tmp)
+                (Path(tmp) / MANIFEST).write_bytes(manifest)
+                os.rename(tmp, target)
+            except BaseException:  # a full disk, an interrupt: nothing half-written stays
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         else:  # an object store has no rename: the manifest, written last, commits the folder
             if self.fs.exists(f"{target}/{MANIFEST}"):
                 raise ArtifactError("already exists; outputs are never overwritten", where=target)
@@ -250,6 +254,21 @@ class ArtifactStore:
                 digest.update(_hash_stream(fs, src).encode())
             return digest.hexdigest()
         return _hash_stream(fs, path)
+
+    def sweep_partial(self, prefix: str) -> int:
+        """Remove what a process killed while writing left under ``prefix`` (a local root's
+        ``*.tmp-*`` files and folders); returns how many. On an object store a folder is
+        committed by its manifest, written last, so a partial one is never read."""
+        if not self.is_local:
+            return 0
+        removed = 0
+        for partial in Path(self._path(prefix)).glob("**/*.tmp-*"):
+            if partial.is_dir():
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                partial.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def digests(self, uris: dict[str, str]) -> dict[str, str]:
         """The fingerprint of each artifact, to record now and :meth:`verify` on use."""

@@ -3,6 +3,7 @@ metadata store. Executors are pluggable by short name (DESIGN §3 rule 4)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -168,13 +169,18 @@ class LocalExecutor:
                 else metadata.pop("failureReason", None)
                 or f"script exited with code {exit_code}: {_last_line(tail) or 'no output'}"
             )
+            # The machine's fault, not the script's (with no room, even its traceback may
+            # not have reached the log).
+            full = disk_full(tail) or nearly_full(work)
+            if full:
+                reason = f"{no_space('the work folder', work)}: {reason}"
             return TaskResult(
                 outcome="failed",
                 log_uri=log_uri,
                 exit_code=exit_code,
                 failure_reason=as_given(str(reason), work, task.inputs),
                 error_detail=tail,
-                error_source="user",
+                error_source="system" if full else "user",
                 metadata=metadata,
             )
         try:
@@ -194,12 +200,18 @@ class LocalExecutor:
             if task.result_key:  # last: it says that every output is committed
                 artifacts.put_bytes(task.result_key, json.dumps(asdict(result)).encode())
         except Exception as exc:
+            if artifacts.is_local and disk_full(str(exc)):  # copytree lists every file
+                why = f"{no_space('the artifact root', Path(artifacts.root))}: {_FULL_MESSAGES[0]}"
+            else:
+                why = (
+                    f"the artifact store {artifacts.root} could not store the step's results: "
+                    f"{_first_line(exc)}"
+                )
             return TaskResult(
                 outcome="failed",
                 log_uri=log_uri,
                 exit_code=exit_code,
-                failure_reason=f"the artifact store {artifacts.root} could not store the "
-                f"step's results: {_first_line(exc)} (retry the execution once it answers)",
+                failure_reason=f"{why} (retry the execution once it answers)",
                 error_detail=traceback.format_exc(),
                 error_source="system",
             )
@@ -311,6 +323,34 @@ def _terminate(proc: subprocess.Popen[bytes]) -> int | None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait()
+
+
+_FULL_MESSAGES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))
+
+
+NEARLY_FULL_BYTES = 64 << 10
+
+
+def disk_full(text: str) -> bool:
+    """Whether a step's output (or an error) says a disk (or a quota) was full."""
+    return any(message in text for message in _FULL_MESSAGES)
+
+
+def nearly_full(folder: Path) -> bool:
+    """Whether the disk of ``folder`` has (almost) no room left."""
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def no_space(what: str, folder: Path) -> str:
+    """ "no space left in the work folder /x (12 KiB free)": names the folder to clear."""
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1024:,.0f} KiB free"
+    except OSError:
+        free = "free space unknown"
+    return f"no space left in {what} {folder} ({free})"
 
 
 def as_given(text: str, work: Path, inputs: dict[str, str]) -> str:

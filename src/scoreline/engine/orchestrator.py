@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from scoreline.artifacts import ArtifactStore
+from scoreline.artifacts import ArtifactStore, execution_key
 from scoreline.engine.context import ExecutionContext
 from scoreline.engine.executors import Executor, LocalExecutor
 from scoreline.engine.handlers import (
@@ -333,6 +333,8 @@ class _Run:
                 self.orch.work_root / self.execution.id / step.name / f"attempt-{record.attempt}"
             )
             shutil.rmtree(work_dir, ignore_errors=True)
+            # what an earlier attempt, killed while committing, left half-written
+            self.orch.artifacts.sweep_partial(execution_key(self.execution.id, step.name))
             work_dir.mkdir(parents=True)
             task = handler.build_task(step, self.ctx, record.attempt, work_dir)
         except ScorelineError as exc:

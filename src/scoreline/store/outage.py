@@ -68,9 +68,13 @@ def ride_out(
                 deadline = now + budget
                 LOG.warning("the metadata store is unreachable (%s); retrying", reason)
             if now >= deadline:
+                full = "full" in reason.lower()  # SQLite: "database or disk is full"
                 raise StoreUnreachableError(
-                    f"the metadata store was unreachable for {budget:g} s ({reason})",
-                    hint="the execution can be retried once it answers again",
+                    f"the metadata store was {'full' if full else 'unreachable'} for "
+                    f"{budget:g} s ({reason})",
+                    hint="free space in its folder, then retry the execution"
+                    if full
+                    else "the execution can be retried once it answers again",
                 ) from None
             sleep(min(delay, deadline - now))
             delay = min(delay * 2, MAX_DELAY)
