@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,11 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from scoreline.errors import FencedError
-from scoreline.store import MetadataStore
+from scoreline.store import ExecutionRecord, MetadataStore
 from scoreline.store.migrate import HEAD_REVISION, current_revision
 from scoreline.store.outage import StoreUnreachableError, ride_out
 from scoreline.store.tables import metadata
-from scoreline.types import ExecutionStatus, StepStatus
+from scoreline.types import ExecutionStatus, RunQueue, StepStatus
 
 
 def test_migrations_apply_on_first_use_and_match_the_tables(store_url: str, tmp_path: Path) -> None:
@@ -187,3 +189,31 @@ def test_an_unreachable_database_is_one_line_without_its_password() -> None:
     assert line.startswith("$SCORELINE_STORE / scoreline.yaml: store: cannot open the metadata")
     assert "s3cret" not in line
     assert "\n" not in line
+
+
+def test_the_run_queue_goes_oldest_first_and_a_pipeline_at_its_limit_holds_up_no_other(
+    store_url: str,
+) -> None:
+    store = MetadataStore(store_url)
+    queue = RunQueue(total=3, per_pipeline={"A": 1})
+    a, _ = store.register_pipeline({"name": "A", "steps": []}, "ann")
+    b, _ = store.register_pipeline({"name": "B", "steps": []}, "ann")
+
+    def start(version: Any) -> ExecutionRecord:
+        return store.create_execution(version, {}, started_by="ann", owner=None, queue=queue)[0]
+
+    a1, a2, b1, b2, b3 = start(a), start(a), start(b), start(b), start(b)
+    assert [e.status for e in (a1, a2, b1, b2, b3)] == [
+        "Executing",
+        "Pending",  # A is at its limit of 1
+        "Executing",  # ... which does not hold B up
+        "Executing",
+        "Pending",  # 3 in all
+    ]
+    assert store.dispatch(queue) == []
+    store.set_execution_status(a1.id, ExecutionStatus.SUCCEEDED)
+    assert [e.id for e in store.dispatch(queue)] == [a2.id], "oldest first"
+    store.set_execution_status(b1.id, ExecutionStatus.SUCCEEDED)
+    assert [e.id for e in store.dispatch(queue)] == [b3.id]
+    assert store.queue_position(store.get_execution(b3.id)) is None
+    assert RunQueue(2).admitted(Counter(), [("x", "A"), ("y", "B"), ("z", "A")]) == ["x", "y"]

@@ -63,7 +63,7 @@ from scoreline.store import (
 from scoreline.store.outage import ride_out
 from scoreline.store.tables import utcnow
 from scoreline.supervision import LoopHealth
-from scoreline.types import STARTING_OWNER, DetailType, ExecutionStatus
+from scoreline.types import STARTING_OWNER, DetailType, ExecutionStatus, RunQueue
 
 if TYPE_CHECKING:
     from scoreline.events.notify import Notifier
@@ -151,14 +151,14 @@ class Client:
     def dispatch(self) -> list[ExecutionRecord]:
         """Start an orchestrator for each Pending execution whose turn has come (see
         :meth:`MetadataStore.dispatch`); returns the executions that got their turn."""
-        promoted = self.store.dispatch(self._max_running())
+        promoted = self.store.dispatch(self._run_queue())
         for execution in promoted:
             if execution.owner is None:  # else a process here waits to claim it
                 self._spawn(execution.id)
         return promoted
 
-    def _max_running(self) -> int:
-        return self.project.settings.executor.concurrent_executions()
+    def _run_queue(self) -> RunQueue:
+        return self.project.settings.executor.run_queue()
 
     # --- model registry ------------------------------------------------------------------
 
@@ -411,7 +411,7 @@ class Client:
             # this process, waiting for its turn (recovery sees it alive; others it queue)
             owner=_starting_owner(os.getpid()) if orchestrator else None,
             client_request_token=client_request_token,
-            max_running=self._max_running(),
+            queue=self._run_queue(),
         )
         if not created:
             if (
@@ -946,7 +946,7 @@ class Client:
                 hint="only Failed or Stopped executions can be retried",
             )
         reopened = self.store.reopen(
-            execution_id, self._max_running(), _starting_owner(os.getpid()) if wait else None
+            execution_id, self._run_queue(), _starting_owner(os.getpid()) if wait else None
         )
         if wait:
             return self._after(self._orchestrator().run(execution_id))
@@ -1037,7 +1037,7 @@ class Client:
             executor=executor_for(self.project.settings.executor),
             max_workers=self.project.settings.executor.max_workers,
             data_roots=self.data_roots(),
-            max_running=self.project.settings.executor.concurrent_executions(),
+            queue=self._run_queue(),
             on_wait=self.recover,
             store_outage_seconds=self.project.settings.store_outage_seconds,
             take_next_as=_starting_owner(os.getpid()) if take_next else None,

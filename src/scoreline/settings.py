@@ -11,10 +11,19 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from scoreline.environments import DEFAULT_ENV, Environment, load_environment
 from scoreline.errors import ConfigError
+from scoreline.types import RunQueue
 from scoreline.yaml12 import load_yaml
 
 PROJECT_FILE = "scoreline.yaml"
@@ -53,9 +62,17 @@ class ExecutorSettings(BaseModel):
         "globs such as AWS_*); steps otherwise get only their contract, PATH, HOME, locale",
     )
 
-    def concurrent_executions(self) -> int:
-        """``max_concurrent_executions``, with 0 read as its default."""
-        return self.max_concurrent_executions or max(4, 2 * (os.cpu_count() or 1))
+    max_concurrent_per_pipeline: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description="at most this many executions of the named pipeline at once (within "
+        "max_concurrent_executions); others wait without holding up other pipelines",
+    )
+
+    def run_queue(self) -> RunQueue:
+        """The run queue's limits, ``max_concurrent_executions`` 0 read as its default
+        (two per CPU core, at least 4)."""
+        total = self.max_concurrent_executions or max(4, 2 * (os.cpu_count() or 1))
+        return RunQueue(total, dict(self.max_concurrent_per_pipeline))
 
     @model_validator(mode="after")
     def _never_private(self) -> ExecutorSettings:

@@ -5,6 +5,9 @@ The names are the ones SageMaker Pipelines users already know (DESIGN §2).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -98,3 +101,29 @@ def channel_env_name(name: str) -> str:
     """The environment-variable form of an input or output name (``train-data`` →
     ``TRAIN_DATA``), as in ``SCORELINE_INPUT_<NAME>`` and ``SM_CHANNEL_<NAME>``."""
     return name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class RunQueue:
+    """How many executions may run at once: ``total`` in all (0: no limit) and at most
+    ``per_pipeline[name]`` of one pipeline."""
+
+    total: int = 0
+    per_pipeline: Mapping[str, int] = field(default_factory=dict)
+
+    def admitted(self, running: Counter[str], waiting: Sequence[tuple[str, str]]) -> list[str]:
+        """Which of the ``waiting`` (id, pipeline) executions, oldest first, may start now
+        while ``running`` (by pipeline) run: in order, skipping one whose pipeline is at its
+        limit (it does not hold up the others), until the total is reached."""
+        total, per = sum(running.values()), Counter(running)
+        admitted = []
+        for execution_id, pipeline in waiting:
+            if self.total and total >= self.total:
+                break
+            limit = self.per_pipeline.get(pipeline, 0)
+            if limit and per[pipeline] >= limit:
+                continue
+            admitted.append(execution_id)
+            total += 1
+            per[pipeline] += 1
+        return admitted

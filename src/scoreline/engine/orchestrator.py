@@ -52,7 +52,7 @@ from scoreline.pipeline.steps import StepBase, parse_duration
 from scoreline.store import ExecutionRecord, MetadataStore, StepRecord
 from scoreline.store.outage import DEFAULT_BUDGET_SECONDS, ride_out, tolerant
 from scoreline.store.tables import utcnow
-from scoreline.types import ExecutionStatus, StepStatus
+from scoreline.types import ExecutionStatus, RunQueue, StepStatus
 
 CONTROL_INTERVAL = 0.5
 QUEUE_POLL_SECONDS = 0.5
@@ -80,7 +80,7 @@ class Orchestrator:
         max_workers: int = 4,
         owner: str | None = None,
         data_roots: DataRoots | None = None,
-        max_running: int = 0,
+        queue: RunQueue | None = None,
         on_wait: Callable[[], Any] | None = None,
         store_outage_seconds: float = DEFAULT_BUDGET_SECONDS,
         take_next_as: str | None = None,
@@ -88,7 +88,7 @@ class Orchestrator:
         self.raw_store = store
         self.store = tolerant(store, store_outage_seconds)
         self.store_outage_seconds = store_outage_seconds
-        self.max_running = max_running
+        self.queue = queue or RunQueue()
         self.on_wait = on_wait
         self.data_roots = data_roots
         self.artifacts = artifacts
@@ -104,7 +104,7 @@ class Orchestrator:
 
     def run(self, execution_id: str) -> ExecutionRecord:
         """Drive an execution to a final status and return it, once it has its turn among
-        the project's ``max_running`` executions."""
+        the executions its run queue lets run at once."""
         execution = self._claim(execution_id)
         if ExecutionStatus(execution.status).is_final:
             return execution  # stopped while it waited, or closed meanwhile: nothing to run
@@ -129,7 +129,7 @@ class Orchestrator:
         their turns are not held."""
         delay = QUEUE_POLL_SECONDS
         while True:
-            execution = self.store.claim_execution(execution_id, self.owner, self.max_running)
+            execution = self.store.claim_execution(execution_id, self.owner, self.queue)
             if execution is not None:
                 return execution
             if self.on_wait is not None:
@@ -559,7 +559,7 @@ class _Run:
             status,
             why,
             self.orch.owner,
-            self.orch.max_running,
+            self.orch.queue,
             self.orch.take_next_as,
         )
         return ended

@@ -17,6 +17,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -53,6 +54,7 @@ from scoreline.types import (
     STARTING_OWNER,
     DetailType,
     ExecutionStatus,
+    RunQueue,
     StepStatus,
 )
 
@@ -231,10 +233,10 @@ class MetadataStore:
         started_by: str,
         owner: str | None,
         client_request_token: str | None = None,
-        max_running: int = 0,
+        queue: RunQueue | None = None,
     ) -> tuple[ExecutionRecord, bool]:
-        """Start a new execution (with its event): Executing, or, with ``max_running``
-        executions already running or waiting, Pending (its turn comes oldest first, see
+        """Start a new execution (with its event): Executing, or, when the run ``queue``
+        has no room for it behind those waiting, Pending (its turn comes oldest first, see
         :meth:`dispatch`). With a ``client_request_token`` already used, returns that
         execution instead. Returns the execution and whether it was created."""
         with self._tx() as conn:
@@ -248,7 +250,8 @@ class MetadataStore:
                     return ExecutionRecord(**existing._mapping), False
             now = utcnow()
             execution_id = new_execution_id()
-            waits = max_running and not self._turn(conn, now, execution_id, max_running)
+            pipeline_name = pipeline.pipeline_name
+            waits = queue and not self._turn(conn, queue, now, execution_id, pipeline_name)
             conn.execute(
                 t.executions.insert().values(
                     id=execution_id,
@@ -309,7 +312,7 @@ class MetadataStore:
         status: ExecutionStatus,
         failure_reason: str | None,
         owner: str,
-        max_running: int,
+        queue: RunQueue,
         next_owner: str,
     ) -> tuple[ExecutionRecord, str | None]:
         """End an execution (as :meth:`set_execution_status` with ``expected_owner``) and,
@@ -323,23 +326,26 @@ class MetadataStore:
         c = t.executions.c
         with self._tx() as conn:
             self._fence(conn, execution_id, owner)
-            row = conn.execute(
-                sa.select(c.id, c.created_at)
-                .where((c.status == ExecutionStatus.PENDING.value) & c.owner.is_(None))
-                .order_by(c.created_at, c.id)
-                .limit(1)
-            ).one_or_none()
-            taken = row is not None and self._turn(
-                conn, row.created_at, row.id, max_running, also_free=execution_id
+            unowned = {
+                str(i)
+                for i in conn.execute(
+                    sa.select(c.id).where(
+                        (c.status == ExecutionStatus.PENDING.value) & c.owner.is_(None)
+                    )
+                ).scalars()
+            }
+            admitted = queue.admitted(
+                self._occupying(conn, execution_id), self._waiting(conn, None, None)
             )
+            taken = next((i for i in admitted if i in unowned), None)
             ended = self._set_status(conn, execution_id, status, failure_reason)
-            if row is None or not taken:
+            if taken is None:
                 conn.execute(  # held until released
                     t.executions.update().where(c.id == execution_id).values(owner=owner)
                 )
                 return self._execution(conn, execution_id), None
-            self._set_status(conn, row.id, ExecutionStatus.EXECUTING, owner=next_owner)
-            return ended, str(row.id)
+            self._set_status(conn, taken, ExecutionStatus.EXECUTING, owner=next_owner)
+            return ended, taken
 
     def release(self, execution_id: str, owner: str) -> None:
         """Let go of the slot an ended execution still holds for ``owner``'s process."""
@@ -387,21 +393,21 @@ class MetadataStore:
         return record
 
     def reopen(
-        self, execution_id: str, max_running: int = 0, owner: str | None = None
+        self, execution_id: str, queue: RunQueue | None = None, owner: str | None = None
     ) -> ExecutionRecord:
         """An ended execution made to run again (a retry): Executing, or Pending when the
         run queue is full, like a new one; ``owner`` marks the process that will claim it
         (None: one is to be started)."""
         with self._tx() as conn:
             current = self._execution(conn, execution_id)
-            waits = max_running and not self._turn(
-                conn, current.created_at, execution_id, max_running
+            waits = queue and not self._turn(
+                conn, queue, current.created_at, execution_id, current.pipeline_name
             )
             status = ExecutionStatus.PENDING if waits else ExecutionStatus.EXECUTING
             return self._set_status(conn, execution_id, status, owner=owner)
 
     def claim_execution(
-        self, execution_id: str, owner: str, max_running: int = 0
+        self, execution_id: str, owner: str, queue: RunQueue | None = None
     ) -> ExecutionRecord | None:
         """Make ``owner`` the orchestrator of an execution that has none. A Pending one is
         made Executing first, once it has its turn (None: wait and ask again; its lease is
@@ -418,8 +424,8 @@ class MetadataStore:
                     hint="wait for it, or stop it with `scoreline executions stop`",
                 )
             if current.status == ExecutionStatus.PENDING.value:
-                if max_running and not self._turn(
-                    conn, current.created_at, execution_id, max_running
+                if queue and not self._turn(
+                    conn, queue, current.created_at, execution_id, current.pipeline_name
                 ):
                     conn.execute(  # still waiting: the lease stays fresh
                         t.executions.update()
@@ -435,9 +441,9 @@ class MetadataStore:
             )
             return self._execution(conn, execution_id)
 
-    def dispatch(self, max_running: int) -> list[ExecutionRecord]:
-        """Give the oldest Pending executions their turn while fewer than ``max_running``
-        run (Executing, with a fresh lease); returns them. Those without an owner need an
+    def dispatch(self, queue: RunQueue) -> list[ExecutionRecord]:
+        """Give the Pending executions the run ``queue`` has room for their turn, oldest
+        first (Executing, with a fresh lease); returns them. Those without an owner need an
         orchestrator started; one with an owner has a process waiting to claim it."""
         promoted: list[ExecutionRecord] = []
         c = t.executions.c
@@ -448,15 +454,9 @@ class MetadataStore:
         if not waiting:
             return promoted
         with self._tx() as conn:
-            pending = conn.execute(
-                sa.select(c.id, c.created_at)
-                .where(c.status == ExecutionStatus.PENDING.value)
-                .order_by(c.created_at, c.id)
-            ).all()
-            for row in pending:
-                if not self._turn(conn, row.created_at, row.id, max_running):
-                    break
-                promoted.append(self._set_status(conn, row.id, ExecutionStatus.EXECUTING))
+            admitted = queue.admitted(self._occupying(conn), self._waiting(conn, None, None))
+            for execution_id in admitted:
+                promoted.append(self._set_status(conn, execution_id, ExecutionStatus.EXECUTING))
         return promoted
 
     def queue_position(self, execution: ExecutionRecord) -> int | None:
@@ -467,38 +467,48 @@ class MetadataStore:
             return 1 + self._pending_ahead(conn, execution.created_at, execution.id)
 
     def _pending_ahead(self, conn: sa.Connection, created_at: datetime, execution_id: str) -> int:
+        return len(self._waiting(conn, created_at, execution_id))
+
+    def _waiting(
+        self, conn: sa.Connection, created_at: datetime | None, execution_id: str | None
+    ) -> list[tuple[str, str]]:
+        """(id, pipeline) of the Pending executions, oldest first (only those older than
+        the one created at ``created_at`` when given)."""
         c = t.executions.c
-        older = (c.created_at < created_at) | ((c.created_at == created_at) & (c.id < execution_id))
-        return int(
-            conn.execute(
-                sa.select(sa.func.count()).where(
-                    (c.status == ExecutionStatus.PENDING.value) & (c.id != execution_id) & older
-                )
-            ).scalar_one()
-        )
+        query = sa.select(c.id, c.pipeline_name).where(c.status == ExecutionStatus.PENDING.value)
+        if created_at is not None and execution_id is not None:
+            older = (c.created_at < created_at) | (
+                (c.created_at == created_at) & (c.id < execution_id)
+            )
+            query = query.where(older & (c.id != execution_id))
+        rows = conn.execute(query.order_by(c.created_at, c.id)).all()
+        return [(str(r.id), str(r.pipeline_name)) for r in rows]
+
+    def _occupying(self, conn: sa.Connection, *besides: str) -> Counter[str]:
+        """Executions holding a run slot, by pipeline: running, or ended with the slot
+        still held (see :meth:`end_and_take_next`); ``besides`` are left out."""
+        c = t.executions.c
+        active = c.status.in_([ExecutionStatus.EXECUTING.value, ExecutionStatus.STOPPING.value])
+        final = c.status.in_([s.value for s in ExecutionStatus if s.is_final])
+        rows = conn.execute(
+            sa.select(c.pipeline_name, sa.func.count())
+            .where((active | (final & c.owner.is_not(None))) & c.id.not_in(besides or ("",)))
+            .group_by(c.pipeline_name)
+        ).all()
+        return Counter({str(name): int(count) for name, count in rows})
 
     def _turn(
         self,
         conn: sa.Connection,
+        queue: RunQueue,
         created_at: datetime,
         execution_id: str,
-        max_running: int,
-        also_free: str | None = None,
+        pipeline: str,
     ) -> bool:
-        """Whether the execution created at ``created_at`` may run now: fewer than
-        ``max_running`` executions run (or have ended and still hold their slot, see
-        :meth:`end_and_take_next`), counting the Pending ones older than it; ``also_free``
-        is an execution about to give its slot up."""
-        c = t.executions.c
-        active = c.status.in_([ExecutionStatus.EXECUTING.value, ExecutionStatus.STOPPING.value])
-        final = c.status.in_([s.value for s in ExecutionStatus if s.is_final])
-        occupying = active | (final & c.owner.is_not(None))
-        running = conn.execute(
-            sa.select(sa.func.count()).where(
-                occupying & (c.id != execution_id) & (c.id != (also_free or ""))
-            )
-        ).scalar_one()
-        return int(running) + self._pending_ahead(conn, created_at, execution_id) < max_running
+        """Whether the execution may run now: the queue has room for it once the Pending
+        executions older than it have had theirs."""
+        waiting = [*self._waiting(conn, created_at, execution_id), (execution_id, pipeline)]
+        return execution_id in queue.admitted(self._occupying(conn, execution_id), waiting)
 
     def mark_starting(self, execution_id: str, owner: str) -> None:
         """Note the process that will claim an execution (unless it already has)."""
