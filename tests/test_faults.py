@@ -401,3 +401,23 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_blamed_on_the_system(
     assert fill["metadata"]["errorSource"] == "system"
     assert execution["failure_reason"].startswith("step 'Fill' failed: no space left in")
     assert leftovers.strip() == "", "no half-written folder stays"
+
+
+def test_a_full_store_folder_is_one_line(project: ProjectDir) -> None:
+    script = project.script("work.py", WORK)
+    project.pipeline({"name": "P", "steps": [{"name": "A", "kind": "processing",
+                                              "script": script}]})  # fmt: skip
+    folder = project.root / "db"
+    settings(project, f"store: sqlite:///{folder}/meta.db\n")
+    output = in_small_disk(
+        project,
+        folder,
+        "{scoreline} executions list >/dev/null 2>&1; "  # the store exists, then the disk fills
+        f'dd if=/dev/zero of="{folder}/filler" bs=4k 2>/dev/null; '
+        '{scoreline} run P --wait 2>&1; echo "exit=$?"',
+    )
+    lines = output.strip().splitlines()
+    assert lines[-1] == "exit=1", output
+    assert len(lines) == 2, output
+    assert lines[0].startswith("error: "), output
+    assert f"no space left in {folder}" in lines[0] or "the metadata store is full" in lines[0]

@@ -289,3 +289,13 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # the database went away or filled up: not a bug, one line
+        from scoreline.store.outage import store_fault
+
+        line = store_fault(exc)
+        if line is None:
+            raise
+        if options.verbose:
+            traceback.print_exc()
+        render.error(line)
+        sys.exit(1)

@@ -47,6 +47,22 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def store_fault(exc: BaseException) -> str | None:
+    """The one line for a command that met an unreachable or full store (None: another
+    error, a bug to show in full)."""
+    if not is_transient(exc):
+        return None
+    assert isinstance(exc, sa.exc.DBAPIError)
+    reason = _reason(exc)
+    if "full" in reason.lower():
+        return f"the metadata store is full ({reason}): free space where it is, then try again"
+    return f"the metadata store is unreachable ({reason}): try again once it answers"
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    return (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def ride_out(
     call: Callable[[], T],
     budget: float = DEFAULT_BUDGET_SECONDS,
@@ -63,7 +79,7 @@ def ride_out(
             if not is_transient(exc):
                 raise
             now = time.monotonic()
-            reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = _reason(exc)
             if deadline is None:
                 deadline = now + budget
                 LOG.warning("the metadata store is unreachable (%s); retrying", reason)

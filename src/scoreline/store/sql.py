@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -95,11 +96,14 @@ class MetadataStore:
             ensure_schema(self.engine, lock_path)
         except sa.exc.OperationalError as exc:
             reason = str(exc.orig or exc).strip().splitlines()[0]
+            hint = "start the database or correct the URL"
+            if lock_path is not None and _nearly_full(lock_path.parent):
+                hint = f"no space left in {lock_path.parent}: free some there"
             raise StoreUnreachableError(
                 f"cannot open the metadata store "
                 f"{make_url(url).render_as_string(hide_password=True)} ({reason})",
                 where="$SCORELINE_STORE / scoreline.yaml: store",
-                hint="start the database or correct the URL",
+                hint=hint,
             ) from None
         self.models = ModelRegistryStore(self)
         self.rules = RuleStore(self)
@@ -922,6 +926,13 @@ def _create_engine(url: str) -> sa.Engine:
             f"the Python package '{exc.name}'",
             hint=f"pip install 'scoreline[{extra}]'",
         ) from None
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 64 << 10
+    except OSError:
+        return False
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
