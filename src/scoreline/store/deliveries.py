@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from scoreline.store import tables as t
-from scoreline.store.outbox import FAILED, PENDING, after_failure, claim_due
+from scoreline.store.outbox import FAILED, PENDING, after_failure, claim_due, enqueue
 from scoreline.store.records import DeliveryRecord
 
 if TYPE_CHECKING:
@@ -29,23 +29,7 @@ class DeliveryStore:
     @staticmethod
     def insert(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime) -> None:
         """Queue deliveries (inside the caller's transaction); an existing one is kept."""
-        for row in rows:
-            exists = conn.execute(
-                sa.select(t.deliveries.c.id).where(
-                    (t.deliveries.c.event_seq == row["event_seq"])
-                    & (t.deliveries.c.target == row["target"])
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    t.deliveries.insert().values(
-                        **row,
-                        status=PENDING,
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
+        enqueue(conn, t.deliveries, rows, now, ("event_seq", "target"))
 
     def claim_due(self, now: datetime, limit: int = 50) -> list[DeliveryRecord]:
         """Pending deliveries whose time has come, each leased to this caller."""

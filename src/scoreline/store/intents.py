@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from scoreline.store import tables as t
-from scoreline.store.outbox import DONE, FAILED, PENDING, after_failure, claim_due
+from scoreline.store.outbox import DONE, FAILED, PENDING, after_failure, claim_due, enqueue
 from scoreline.store.records import StartIntentRecord
 from scoreline.types import DetailType
 
@@ -33,21 +33,9 @@ class StartIntentStore:
         """Keep starts to retry (inside the caller's transaction): ``rule``, ``token``,
         ``pipeline``, ``parameters``, ``event_id`` and the first ``last_error``; a token
         already kept is left as it is."""
-        for row in rows:
-            exists = conn.execute(
-                sa.select(t.start_intents.c.id).where(t.start_intents.c.token == row["token"])
-            ).first()
-            if exists is None:
-                conn.execute(
-                    t.start_intents.insert().values(
-                        **row,
-                        status=PENDING,
-                        attempts=1,
-                        next_attempt_at=now + timedelta(seconds=1),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+        first_retry = now + timedelta(seconds=1)  # the first attempt was the decision
+        enqueue(conn, t.start_intents, rows, now, ("token",), attempts=1,
+                next_attempt_at=first_retry, updated_at=now)  # fmt: skip
 
     def claim_due(self, now: datetime, limit: int = 50) -> list[StartIntentRecord]:
         """Starts due for another attempt, each leased to this caller."""

@@ -41,6 +41,23 @@ def after_failure(
     return None
 
 
+def enqueue(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    key: tuple[str, ...],
+    **initial: Any,
+) -> None:
+    """Add ``rows`` as pending work due now (inside the caller's transaction), with
+    ``initial`` values; a row whose ``key`` columns match one already queued is left out."""
+    for row in rows:
+        match = sa.and_(*(table.c[name] == row[name] for name in key))
+        if conn.execute(sa.select(table.c.id).where(match)).first() is None:
+            values = {"attempts": 0, "next_attempt_at": now, **initial}
+            conn.execute(table.insert().values(**row, status=PENDING, created_at=now, **values))
+
+
 def claim_due(store: MetadataStore, table: sa.Table, now: datetime, limit: int = 50) -> list[Any]:
     """Rows of ``table`` pending and due at ``now``, oldest first, each leased to this
     caller by moving its ``next_attempt_at`` past :data:`LEASE` in a conditional update (so
