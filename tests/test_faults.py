@@ -244,7 +244,10 @@ def test_executions_survive_postgresql_restarts(project: ProjectDir) -> None:
             assert execution.status == "Succeeded", execution.failure_reason
             assert runs(project, execution_id) == {"A": 1, "B": 1, "C": 1}
             assert {s.attempt for s in client.steps(execution_id)} == {1}
-            assert execution_statuses(project, execution_id) == ["Executing", "Succeeded"]
+            statuses = execution_statuses(project, execution_id)
+            if statuses[0] == "Pending":  # beyond the run queue's limit, it waited its turn
+                statuses.pop(0)
+            assert statuses == ["Executing", "Succeeded"], "each status change once"
             transitions = Counter(
                 (e.detail["stepName"], e.detail["attempt"], e.detail["currentStepStatus"])
                 for e in client.events(execution_id=execution_id, limit=10_000)

@@ -545,19 +545,24 @@ class Client:
         current = execution_id
         try:
             ended = self._after(orchestrator.run(execution_id))
-            while orchestrator.next_execution is not None:
-                current = orchestrator.next_execution
+            while True:
+                following = orchestrator.next_execution or self.store.hand_over(
+                    current, orchestrator.owner, self._run_queue(), _starting_owner(os.getpid())
+                )  # the slot goes to one that arrived meanwhile, or is let go
+                if following is None:
+                    return ended
+                current = following
                 orchestrator = self._orchestrator(take_next=True)
                 self._after(orchestrator.run(current))
-        finally:  # the last one's slot was held while this process lived
+        finally:  # whatever happened, no slot stays held for this process
             with contextlib.suppress(Exception):  # else recovery releases it
                 self.store.release(current, orchestrator.owner)
-        return ended
 
     def _after(self, execution: ExecutionRecord) -> ExecutionRecord:
         """Once an execution ends, let the rules decide on the events it produced (through
         a database restart: deciding again is safe)."""
         ride_out(self.process_rules, self.project.settings.store_outage_seconds)
+        self.dispatch()  # a slot this execution freed goes to the next in the queue
         return execution
 
     # --- monitoring ----------------------------------------------------------------------

@@ -327,29 +327,46 @@ class MetadataStore:
         waits, the ended execution keeps ``owner`` and so its slot, until :meth:`release`
         as the process exits (or recovery, if it dies): the slot is not free while the
         process still lives."""
-        c = t.executions.c
         with self._tx() as conn:
             self._fence(conn, execution_id, owner)
-            unowned = {
-                str(i)
-                for i in conn.execute(
-                    sa.select(c.id).where(
-                        (c.status == ExecutionStatus.PENDING.value) & c.owner.is_(None)
-                    )
-                ).scalars()
-            }
-            admitted = queue.admitted(
-                self._occupying(conn, execution_id), self._waiting(conn, None, None)
-            )
-            taken = next((i for i in admitted if i in unowned), None)
             ended = self._set_status(conn, execution_id, status, failure_reason)
-            if taken is None:
-                conn.execute(  # held until released
-                    t.executions.update().where(c.id == execution_id).values(owner=owner)
+            taken = self._take_next(conn, execution_id, queue, next_owner)
+            if taken is None:  # held until released
+                conn.execute(
+                    t.executions.update()
+                    .where(t.executions.c.id == execution_id)
+                    .values(owner=owner)
                 )
                 return self._execution(conn, execution_id), None
-            self._set_status(conn, taken, ExecutionStatus.EXECUTING, owner=next_owner)
             return ended, taken
+
+    def hand_over(
+        self, execution_id: str, owner: str, queue: RunQueue, next_owner: str
+    ) -> str | None:
+        """Let go of the slot an ended execution holds for ``owner`` (see
+        :meth:`end_and_take_next`), giving it, in the same transaction, to the oldest
+        Pending execution without an owner that may run: its id, or None."""
+        with self._tx() as conn:
+            conn.execute(
+                t.executions.update()
+                .where((t.executions.c.id == execution_id) & (t.executions.c.owner == owner))
+                .values(owner=None)
+            )
+            return self._take_next(conn, execution_id, queue, next_owner)
+
+    def _take_next(
+        self, conn: sa.Connection, leaving: str, queue: RunQueue, next_owner: str
+    ) -> str | None:
+        """Make the first Pending execution without an owner that ``queue`` admits (not
+        counting ``leaving``'s slot) Executing, owned by ``next_owner``; its id."""
+        c = t.executions.c
+        pending = (c.status == ExecutionStatus.PENDING.value) & c.owner.is_(None)
+        unowned = {str(i) for i in conn.execute(sa.select(c.id).where(pending)).scalars()}
+        admitted = queue.admitted(self._occupying(conn, leaving), self._waiting(conn, None, None))
+        taken = next((i for i in admitted if i in unowned), None)
+        if taken is not None:
+            self._set_status(conn, taken, ExecutionStatus.EXECUTING, owner=next_owner)
+        return taken
 
     def release(self, execution_id: str, owner: str) -> None:
         """Let go of the slot an ended execution still holds for ``owner``'s process."""
