@@ -838,3 +838,5 @@ def test_a_burst_waits_pending_and_never_runs_more_orchestrators_than_allowed(
     ]
     by_id = {e.id: Path(e.parameters["InputData"]).name for e in executions}
     assert [by_id[i] for i in began] == [f"file-{i:02d}.csv" for i in range(50)], "in order"
+    logs = {p.name for p in (root / ".scoreline" / "logs").glob("orchestrator-*.log")}
+    assert logs == {f"orchestrator-{e.id}.log" for e in executions}, "each its own log"

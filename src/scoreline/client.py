@@ -552,6 +552,7 @@ class Client:
                 if following is None:
                     return ended
                 current = following
+                self._log_to(current)
                 orchestrator = self._orchestrator(take_next=True)
                 self._after(orchestrator.run(current))
         finally:  # whatever happened, no slot stays held for this process
@@ -1048,11 +1049,23 @@ class Client:
             take_next_as=_starting_owner(os.getpid()) if take_next else None,
         )
 
-    def _spawn(self, execution_id: str) -> None:
-        """Start a detached orchestrator process for an execution."""
+    def _orchestrator_log(self, execution_id: str) -> Path:
         log_dir = self.project.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        with (log_dir / f"orchestrator-{execution_id}.log").open("ab") as log:
+        return log_dir / f"orchestrator-{execution_id}.log"
+
+    def _log_to(self, execution_id: str) -> None:
+        """Send this (detached orchestrator) process's output to the log of the execution
+        it now runs, so that each execution's log is its own."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with self._orchestrator_log(execution_id).open("ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+
+    def _spawn(self, execution_id: str) -> None:
+        """Start a detached orchestrator process for an execution."""
+        with self._orchestrator_log(execution_id).open("ab") as log:
             process = subprocess.Popen(
                 [
                     sys.executable,
