@@ -130,6 +130,30 @@ def test_a_start_that_fails_is_kept_and_retried_until_it_starts(store: MetadataS
     assert late.status == "failed", "a dead letter after a day; `triggers retry` revives it"
 
 
+def test_a_start_made_on_retry_counts_in_the_rules_guardrails(store: MetadataStore) -> None:
+    class OnceBroken(Starter):
+        broken = True
+
+        def __call__(self, pipeline: str, parameters: dict[str, Any], token: str) -> Any:
+            if self.broken:
+                self.broken = False
+                raise ConfigError("the pipeline file is broken", where="retrain.yaml")
+            return super().__call__(pipeline, parameters, token)
+
+    processor = _processor(store, OnceBroken(store), max_in_flight=1)
+    _breach(store)
+    assert processor.process() == 0
+    store.intents.retry(["retrain"], utcnow())
+    assert processor.process() == 1
+    (execution,) = store.list_executions()
+    _breach(store)  # while the retried start still runs
+    assert processor.process() == 0
+    assert _decisions(store)[-1] == (
+        "suppressed",
+        f"execution {execution.id} started by this rule is still running",
+    )
+
+
 def test_one_in_flight_per_scope_then_cooldown(store: MetadataStore) -> None:
     starter = Starter(store)
     processor = _processor(store, starter, cooldown="PT1H")

@@ -214,6 +214,7 @@ class RuleProcessor:
                 "pipeline": target,
                 "parameters": parameters,
                 "event_id": event.id,
+                "scope": scope_key,
                 "last_error": exc.line()[:2000],
             }
             failed = {**decision, "decision": "failed", "reason": exc.line(), "retried": True}

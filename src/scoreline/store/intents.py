@@ -31,8 +31,8 @@ class StartIntentStore:
     @staticmethod
     def insert(conn: sa.Connection, rows: list[dict[str, Any]], now: datetime) -> None:
         """Keep starts to retry (inside the caller's transaction): ``rule``, ``token``,
-        ``pipeline``, ``parameters``, ``event_id`` and the first ``last_error``; a token
-        already kept is left as it is."""
+        ``pipeline``, ``parameters``, ``event_id``, ``scope`` and the first
+        ``last_error``; a token already kept is left as it is."""
         first_retry = now + timedelta(seconds=1)  # the first attempt was the decision
         enqueue(conn, t.start_intents, rows, now, ("token",), attempts=1,
                 next_attempt_at=first_retry, updated_at=now)  # fmt: skip
@@ -67,12 +67,20 @@ class StartIntentStore:
                 t.start_intents.update().where(t.start_intents.c.id == intent.id).values(**values)
             )
             if execution_id is not None:
+                # it now counts in its rule's guardrails, as a start decided at once does
+                state = t.rule_state.c
+                conn.execute(
+                    t.rule_state.update()
+                    .where((state.rule == intent.rule) & (state.scope == intent.scope))
+                    .values(last_execution_id=execution_id, last_started_at=now, consecutive=0)
+                )
                 decision = {
                     "rule": intent.rule,
                     "triggeringEventId": intent.event_id,
                     "targetPipeline": intent.pipeline,
                     "decision": "started",
                     "reason": f"started on attempt {attempts} (earlier: {intent.last_error})",
+                    "scope": intent.scope,
                     "pipelineExecutionId": execution_id,
                 }
                 self._store._append(

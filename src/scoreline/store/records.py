@@ -226,6 +226,8 @@ class StartIntentRecord(_Record):
     pipeline: str
     parameters: dict[str, Any]
     event_id: str
+    scope: str
+    """The rule's guardrail scope the start counts in (``max_in_flight``, ``cooldown``)."""
     status: str
     attempts: int
     next_attempt_at: datetime

@@ -256,6 +256,7 @@ start_intents = sa.Table(
     sa.Column("pipeline", sa.String(80), nullable=False),
     sa.Column("parameters", sa.JSON, nullable=False),
     sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("scope", sa.String(200), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
