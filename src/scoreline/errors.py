@@ -6,6 +6,13 @@ prints ``str(error)`` and exits 1; anything else is a bug in scoreline and gets 
 
 from __future__ import annotations
 
+import errno
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 
 class ScorelineError(Exception):
     """Base class: a message naming what, where and (optionally) what to do."""
@@ -65,3 +72,40 @@ class StepError(ScorelineError):
 class DataError(ScorelineError):
     """A data file, row or value cannot be used (wrong column count, not a number, unknown
     category); ``where`` names the file, row and column."""
+
+
+def first_line(exc: BaseException, limit: int = 500) -> str:
+    """An exception's message as one line (its first), or its type's name when it has
+    none: for reasons recorded from errors scoreline did not raise itself."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
+_FULL_MESSAGES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))
+NEARLY_FULL_BYTES = 64 << 10
+
+
+def disk_full(text: str) -> bool:
+    """Whether a step's output (or an error) says a disk (or a quota) was full."""
+    return any(message in text for message in _FULL_MESSAGES)
+
+
+def nearly_full(folder: Path) -> bool:
+    """Whether the disk of ``folder`` has (almost) no room left."""
+    try:
+        return _free_bytes(folder) < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def no_space(what: str, folder: Path) -> str:
+    """ "no space left in the work folder /x (12 KiB free)": names the folder to clear."""
+    try:
+        free = f"{_free_bytes(folder) / 1024:,.0f} KiB free"
+    except OSError:
+        free = "free space unknown"
+    return f"no space left in {what} {folder} ({free})"
+
+
+def _free_bytes(folder: Path) -> int:
+    stat = os.statvfs(folder)
+    return stat.f_bavail * stat.f_frsize

@@ -20,7 +20,7 @@ from typing import Any
 
 import fsspec
 
-from scoreline.errors import ArtifactError, ConfigError, UnavailableError
+from scoreline.errors import ArtifactError, ConfigError, UnavailableError, first_line
 
 MANIFEST = "_manifest.json"
 CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound")
@@ -123,13 +123,13 @@ class ArtifactStore:
         except Exception as exc:  # PermissionError, or the client library's own errors
             if isinstance(exc, PermissionError) or type(exc).__name__ in CREDENTIAL_ERRORS:
                 raise UnavailableError(
-                    f"access denied ({_first_line(exc)})",
+                    f"access denied ({first_line(exc)})",
                     where=where,
                     hint="check the credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                     "or s3.profile in scoreline.yaml, for s3://; they must list the bucket",
                 ) from None
             raise UnavailableError(
-                f"cannot reach the artifact store ({_first_line(exc)})",
+                f"cannot reach the artifact store ({first_line(exc)})",
                 where=where,
                 hint="check that it is running, and its endpoint: AWS_ENDPOINT_URL or "
                 "s3.endpoint_url in scoreline.yaml, for s3://",
@@ -318,10 +318,6 @@ class ArtifactStore:
 def _protocols(fs: Any) -> tuple[str, ...]:
     protocol = fs.protocol
     return tuple(protocol) if isinstance(protocol, tuple | list) else (protocol,)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _relative_files(root: Path) -> Iterator[str]:

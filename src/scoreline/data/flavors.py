@@ -24,7 +24,7 @@ import numpy as np
 
 from scoreline import plugins
 from scoreline.data.io import ColumnKind
-from scoreline.errors import ArtifactError
+from scoreline.errors import ArtifactError, first_line
 
 ProblemType = Literal["regression", "binary", "multiclass"]
 PROBLEM_TYPES: tuple[ProblemType, ...] = ("regression", "binary", "multiclass")
@@ -220,7 +220,7 @@ def _library(flavor: Any, path: Path) -> Iterator[None]:
     except ArtifactError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ArtifactError(
             f"not a valid {flavor.flavor} model ({first[:300]})", where=str(path)
         ) from None

@@ -22,7 +22,15 @@ from scoreline.artifacts import ArtifactStore, write_archive
 from scoreline.engine import mounts, stepenv
 from scoreline.engine.pyenvs import step_python
 from scoreline.engine.tasks import MODEL_ARCHIVE, STEP_PYTHON, STEP_PYTHON_ENV, Task, TaskResult
-from scoreline.errors import ConfigError, ScorelineError, StepError
+from scoreline.errors import (
+    ConfigError,
+    ScorelineError,
+    StepError,
+    disk_full,
+    first_line,
+    nearly_full,
+    no_space,
+)
 from scoreline.settings import ExecutorSettings
 
 LOG_TAIL_LINES = 40
@@ -201,11 +209,12 @@ class LocalExecutor:
                 artifacts.put_bytes(task.result_key, json.dumps(asdict(result)).encode())
         except Exception as exc:
             if artifacts.is_local and disk_full(str(exc)):  # copytree lists every file
-                why = f"{no_space('the artifact root', Path(artifacts.root))}: {_FULL_MESSAGES[0]}"
+                root = no_space("the artifact root", Path(artifacts.root))
+                why = f"{root}: {os.strerror(errno.ENOSPC)}"
             else:
                 why = (
                     f"the artifact store {artifacts.root} could not store the step's results: "
-                    f"{_first_line(exc)}"
+                    f"{first_line(exc)}"
                 )
             return TaskResult(
                 outcome="failed",
@@ -325,34 +334,6 @@ def _terminate(proc: subprocess.Popen[bytes]) -> int | None:
         return proc.wait()
 
 
-_FULL_MESSAGES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT))
-
-
-NEARLY_FULL_BYTES = 64 << 10
-
-
-def disk_full(text: str) -> bool:
-    """Whether a step's output (or an error) says a disk (or a quota) was full."""
-    return any(message in text for message in _FULL_MESSAGES)
-
-
-def nearly_full(folder: Path) -> bool:
-    """Whether the disk of ``folder`` has (almost) no room left."""
-    try:
-        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
-    except OSError:
-        return False
-
-
-def no_space(what: str, folder: Path) -> str:
-    """ "no space left in the work folder /x (12 KiB free)": names the folder to clear."""
-    try:
-        free = f"{shutil.disk_usage(folder).free / 1024:,.0f} KiB free"
-    except OSError:
-        free = "free space unknown"
-    return f"no space left in {what} {folder} ({free})"
-
-
 def as_given(text: str, work: Path, inputs: dict[str, str]) -> str:
     """``text`` with the staged copies of the inputs named as the user gave them: a failure
     reason points at ``data/batch.csv``, not at a folder under the work directory."""
@@ -381,10 +362,6 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {"value": data}
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
 def _last_line(text: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from scoreline.engine.executors import LocalExecutor
 from scoreline.engine.tasks import Task, TaskResult
-from scoreline.errors import ConfigError, UnavailableError
+from scoreline.errors import ConfigError, UnavailableError, first_line
 
 STOP_WAIT_SECONDS = 30.0
 STEP_ADDRESS_ENV = "SCORELINE_RAY_ADDRESS"
@@ -178,7 +178,7 @@ class RayExecutor:
                 try:
                     result: TaskResult = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # the worker or its node died
-                    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    message = first_line(exc)
                     return TaskResult(
                         outcome="failed",
                         failure_reason=f"the step's Ray worker was lost: {message}",

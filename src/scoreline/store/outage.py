@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 
-from scoreline.errors import UnavailableError
+from scoreline.errors import UnavailableError, first_line
 
 if TYPE_CHECKING:
     from scoreline.store.sql import MetadataStore
@@ -60,7 +60,7 @@ def store_fault(exc: BaseException) -> str | None:
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:
-    return (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+    return first_line(exc.orig or exc)
 
 
 def ride_out(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -29,7 +28,15 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 
-from scoreline.errors import ConfigError, FencedError, NotFoundError, StateError
+from scoreline.errors import (
+    ConfigError,
+    FencedError,
+    NotFoundError,
+    StateError,
+    first_line,
+    nearly_full,
+    no_space,
+)
 from scoreline.store import tables as t
 from scoreline.store.auth import AuthStore
 from scoreline.store.deliveries import DeliveryStore
@@ -95,10 +102,10 @@ class MetadataStore:
         try:
             ensure_schema(self.engine, lock_path)
         except sa.exc.OperationalError as exc:
-            reason = str(exc.orig or exc).strip().splitlines()[0]
+            reason = first_line(exc.orig or exc)
             hint = "start the database or correct the URL"
-            if lock_path is not None and _nearly_full(lock_path.parent):
-                hint = f"no space left in {lock_path.parent}: free some there"
+            if lock_path is not None and nearly_full(lock_path.parent):
+                hint = f"{no_space('its folder', lock_path.parent)}: free some there"
             raise StoreUnreachableError(
                 f"cannot open the metadata store "
                 f"{make_url(url).render_as_string(hide_password=True)} ({reason})",
@@ -943,13 +950,6 @@ def _create_engine(url: str) -> sa.Engine:
             f"the Python package '{exc.name}'",
             hint=f"pip install 'scoreline[{extra}]'",
         ) from None
-
-
-def _nearly_full(folder: Path) -> bool:
-    try:
-        return shutil.disk_usage(folder).free < 64 << 10
-    except OSError:
-        return False
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
