@@ -662,3 +662,24 @@ def test_a_bad_data_file_is_one_line_in_monitoring_commands(
     assert message in line(
         "check", "bad.csv", "--header", "--baseline", "base", "--output", "checked"
     )
+
+
+def test_the_field_length_limit_can_be_raised_and_a_bad_one_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "scoreline.yaml").write_text("name: long-fields\n")
+    (tmp_path / "long.csv").write_text("a,b\n1," + "x" * (1 << 21) + "\n")
+    scoreline = [sys.executable, "-m", "scoreline", "--project", str(tmp_path), "monitoring"]
+    command = [*scoreline, "baseline", "long.csv", "--header", "--output", "out"]
+
+    def run(limit: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SCORELINE_MAX_FIELD_CHARS": limit}
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+
+    refused = run("1048576")
+    assert refused.returncode == 1
+    assert "row 2: a field is longer than 1048576 characters" in refused.stderr
+    assert run("4194304").returncode == 0, "a raised limit reads the file"
+    bad = run("lots")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        "error: $SCORELINE_MAX_FIELD_CHARS: 'lots' is not a positive whole number"
+    )

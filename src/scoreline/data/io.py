@@ -24,15 +24,28 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from scoreline.errors import DataError
+from scoreline.errors import ConfigError, DataError
 
 ColumnKind = Literal["numeric", "integer", "categorical", "string"]
 DATA_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
-MAX_FIELD_CHARS = int(os.environ.get("SCORELINE_MAX_FIELD_CHARS", 1 << 20))
-"""The longest CSV field read (a missing closing quote makes the rest of a file one field)."""
+MAX_FIELD_ENV = "SCORELINE_MAX_FIELD_CHARS"
+"""The longest CSV field read, 1 MiB unless set (a quote left open makes the rest of a file
+one field); steps inherit it."""
+
+
+def max_field_chars() -> int:
+    text = os.environ.get(MAX_FIELD_ENV, "")
+    if not text:
+        return 1 << 20
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"'{text}' is not a positive whole number", where=f"${MAX_FIELD_ENV}")
+    return int(text)
+
+
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
@@ -230,7 +243,7 @@ NOT_UTF8_HINT = "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
 
 
 def _csv_reader(handle: Any) -> Any:
-    csv.field_size_limit(MAX_FIELD_CHARS)
+    csv.field_size_limit(max_field_chars())
     return csv.reader(handle)
 
 
@@ -352,7 +365,7 @@ def careful_csv_chunks(
 
 
 def _rows(reader: Any, path: Path, offset: int) -> Iterator[list[str]]:
-    """The reader's rows; a field past :data:`MAX_FIELD_CHARS` is an error naming its row."""
+    """The reader's rows; a field past :func:`max_field_chars` is an error naming its row."""
     while True:
         try:
             values = next(reader)
@@ -363,7 +376,7 @@ def _rows(reader: Any, path: Path, offset: int) -> Iterator[list[str]]:
                 raise DataError(f"not a readable CSV row ({exc})", where=f"{path}, row "
                                 f"{offset + reader.line_num}") from None  # fmt: skip
             raise DataError(
-                f"a field is longer than {MAX_FIELD_CHARS} characters",
+                f"a field is longer than {max_field_chars()} characters",
                 where=f"{path}, row {offset + reader.line_num}",
                 hint="a quote left open makes the rest of the file one field; or raise "
                 "$SCORELINE_MAX_FIELD_CHARS",
@@ -398,9 +411,11 @@ def non_finite(chunk: Chunk) -> list[tuple[int, str, float]]:
     for name, column in zip(chunk.batch.schema.names, chunk.batch.columns, strict=True):
         if not pa.types.is_floating(column.type):
             continue
-        values = column.to_numpy(zero_copy_only=False)
-        bad = np.flatnonzero(np.isinf(values))
-        found += [(int(i), name, float(values[i])) for i in bad]
+        infinite = pc.is_inf(column)
+        if not pc.any(infinite).as_py():  # the usual case: one pass, nothing copied
+            continue
+        hits = np.flatnonzero(infinite.fill_null(False).to_numpy(zero_copy_only=False))
+        found += [(int(i), name, float(column[int(i)].as_py())) for i in hits]
     return sorted(found)
 
 

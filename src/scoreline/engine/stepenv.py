@@ -32,6 +32,7 @@ BASICS = (
     "OPENBLAS_*",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
+    "SCORELINE_MAX_FIELD_CHARS",  # how built-in steps read CSV, as the command line does
 )
 SECRET_NAMES = ("*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*", "*API_KEY*")
 NOT_SECRET = ("SCORELINE_STEP_TOKEN",)

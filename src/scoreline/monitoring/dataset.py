@@ -5,7 +5,8 @@ from it, and a check of it against a baseline. Used by the ``quality_check`` ste
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,8 @@ def _baseline_kinds(baseline: dict[str, Any] | None) -> dict[str, ColumnKind]:
 
 
 def _profile_file(
-    path: Path,
+    chunks: Iterator[Chunk],
     names: list[str],
-    spec: TableSpec,
     on_rows: Callable[[int], None] | None,
     domains: Mapping[str, frozenset[str]] | None,
 ) -> DatasetProfile:
@@ -113,7 +113,7 @@ def _profile_file(
         if on_rows is not None:
             on_rows(table.num_rows)
 
-    for chunk in fast_chunks(path, spec, PROFILE_READ_BYTES):
+    for chunk in chunks:
         pending.append(chunk)
         size += chunk.batch.nbytes
         if size >= PROFILE_BATCH_BYTES:
@@ -147,6 +147,16 @@ def _refuse_non_finite(chunks: list[Chunk]) -> None:
             )
 
 
+def _careful(file: Path, spec: TableSpec) -> Iterator[Chunk]:
+    """The file read row by row; the first row that does not fit is an error."""
+    for chunk in careful_csv_chunks(file, spec):
+        if chunk.rejects:
+            first = chunk.rejects[0]
+            hint = None if first.column else "every row needs the same columns as the first"
+            raise DataError(first.reason, where=first.where(), hint=hint)
+        yield chunk
+
+
 def profile_data(
     path: Path,
     header: bool,
@@ -169,25 +179,14 @@ def profile_data(
     total = DatasetProfile(names, domains)
     total.column_note = "" if columns else position_note(files, header, names, baseline)
     for file in files:
+        profile = partial(_profile_file, names=names, on_rows=on_rows, domains=domains)
         try:
-            part = _profile_file(file, names, typed if typed.kinds else text, on_rows, domains)
+            part = profile(fast_chunks(file, typed if typed.kinds else text, PROFILE_READ_BYTES))
         except FastPathError:
             try:
-                part = _profile_file(file, names, text, on_rows, domains)
-            except FastPathError as exc:
-                for chunk in careful_csv_chunks(file, text):
-                    if chunk.rejects:
-                        first = chunk.rejects[0]
-                        raise DataError(
-                            first.reason,
-                            where=first.where(),
-                            hint=None
-                            if first.column
-                            else "every row needs the same columns as the first",
-                        ) from None
-                if file.stat().st_size == 0:
-                    raise DataError("the file is empty", where=str(file)) from None
-                raise DataError(f"cannot read the file ({exc})", where=str(file)) from None
+                part = profile(fast_chunks(file, text, PROFILE_READ_BYTES))
+            except FastPathError:  # a row pyarrow cannot read: Python's csv names it
+                part = profile(_careful(file, text))
         total.merge(part)
     if total.item_count == 0:
         raise DataError("no rows to profile", where=str(path), hint="check the input")
