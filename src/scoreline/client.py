@@ -538,9 +538,14 @@ class Client:
         self.artifacts.check_reachable()
 
     def run_execution(self, execution_id: str) -> ExecutionRecord:
-        """Drive an execution in this process (used by detached orchestrators); then, while
-        executions wait in the run queue, the oldest, handed over as this one ends: a queue
-        is worked off by at most as many processes as may run at once, each started once."""
+        """Drive an execution in this process until it ends, and return it."""
+        return self._after(self._orchestrator().run(execution_id))
+
+    def work_off(self, execution_id: str) -> ExecutionRecord:
+        """What a detached orchestrator process does: drive an execution, then, while
+        executions wait in the run queue, the oldest, handed over as this one ends (its
+        output going to that execution's log): a queue is worked off by at most as many
+        processes as may run at once, each started once. Returns the first execution."""
         orchestrator = self._orchestrator(take_next=True)
         current = execution_id
         try:
@@ -887,8 +892,9 @@ class Client:
         return self.store.deliveries.list(status, limit)
 
     def triggers_overview(self) -> list[dict[str, Any]]:
-        """Each trigger and schedule in force: what it starts, how far its rule has read
-        the events, what it emitted, and its starts still pending or failed (with why)."""
+        """Each trigger, schedule and pipeline-starting rule in force: what it starts, how
+        far its rule has read the events, what it emitted, and its starts still pending or
+        failed (with why)."""
         from scoreline.events.sources import schedule_rule, trigger_rule
 
         overview = []
@@ -896,18 +902,30 @@ class Client:
             ("trigger", t, trigger_rule(t)) for t in self.triggers()
         ]
         sources += [("schedule", s, schedule_rule(s)) for s in self.schedules()]
+        implicit = {rule.name for _, _, rule in sources}
+        sources += [
+            ("rule", r.settings, r.settings)
+            for r in self.event_rules()  # variables filled in
+            if r.settings.target.start_pipeline and r.name not in implicit
+        ]
         for kind, source, rule in sources:
             cursor, _ = self.store.rules.load(rule.name)
             starts = [
                 i.to_dict()
-                for i in self.store.intents.list([rule.name])
-                if i.status in ("pending", "failed")
+                for status in ("pending", "failed")
+                for i in self.store.intents.list([rule.name], status)
             ]
+            if kind == "trigger":
+                watches = source.location
+            elif kind == "schedule":
+                watches = source.cron
+            else:
+                watches = ", ".join(source.pattern.get("detail-type", [])) or "events"
             item: dict[str, Any] = {
                 "name": source.name,
                 "kind": kind,
-                "pipeline": source.pipeline,
-                "watches": source.location if kind == "trigger" else source.cron,
+                "pipeline": rule.target.start_pipeline,
+                "watches": watches,
                 "rule": rule.name,
                 "cursor": cursor,
                 "pending": sum(s["status"] == "pending" for s in starts),
@@ -955,7 +973,7 @@ class Client:
             execution_id, self._run_queue(), _starting_owner(os.getpid()) if wait else None
         )
         if wait:
-            return self._after(self._orchestrator().run(execution_id))
+            return self.run_execution(execution_id)
         if reopened.status == ExecutionStatus.EXECUTING.value:
             self._spawn(execution_id)
         return self.store.get_execution(execution_id)

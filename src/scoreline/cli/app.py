@@ -218,7 +218,7 @@ def orchestrate(execution_id: str) -> None:
 
     c = client()
     open_when_reachable(lambda: c.store, c.project.settings.store_outage_seconds)
-    c.run_execution(execution_id)
+    c.work_off(execution_id)
 
 
 def _tidy(command: click.Command | Any) -> None:

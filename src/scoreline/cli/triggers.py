@@ -18,8 +18,9 @@ app = typer.Typer(
 
 @app.command("list")
 def list_triggers(as_json: JsonFlag = False) -> None:
-    """Each trigger and schedule: what it watches and starts, its event cursor, objects
-    emitted, and starts still pending (retried with backoff) or failed, with the reason."""
+    """Each trigger, schedule and pipeline-starting rule: what it watches and starts, its
+    event cursor, objects emitted, and starts still pending (retried with backoff) or
+    failed, with the reason."""
     overview = client().triggers_overview()
     if as_json:
         render.print_json(overview)
@@ -34,7 +35,7 @@ def list_triggers(as_json: JsonFlag = False) -> None:
                 o["watches"],
                 o["pipeline"],
                 o["cursor"],
-                "" if o["kind"] == "schedule" else o["emitted"],
+                o.get("emitted", ""),
                 o["pending"],
                 o["failed"],
             )

@@ -45,7 +45,7 @@ from scoreline.engine.handlers import (
 )
 from scoreline.engine.locations import DataRoots
 from scoreline.engine.tasks import Task, TaskResult
-from scoreline.errors import ArtifactError, FencedError, ScorelineError
+from scoreline.errors import FencedError, ScorelineError
 from scoreline.pipeline.graph import branch_owners
 from scoreline.pipeline.model import PipelineDefinition
 from scoreline.pipeline.steps import StepBase, parse_duration
@@ -489,10 +489,9 @@ class _Run:
             return False
         key = result_key(self.execution.id, previous.step_name, previous.attempt)
         try:
-            data = json.loads(self.orch.artifacts.read_bytes(key))
-        except ArtifactError:
+            result = TaskResult(**json.loads(self.orch.artifacts.read_bytes(key)))
+        except Exception:  # not committed, unreadable now, or not ours: it runs again
             return False
-        result = TaskResult(**data)
         if result.outcome != "succeeded":
             return False
         reported = dict(result.metadata)
