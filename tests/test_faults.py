@@ -423,4 +423,5 @@ def test_a_full_store_folder_is_one_line(project: ProjectDir) -> None:
     assert lines[-1] == "exit=1", output
     assert len(lines) == 2, output
     assert lines[0].startswith("error: "), output
-    assert f"no space left in {folder}" in lines[0] or "the metadata store is full" in lines[0]
+    full = f"no space left in its folder {folder} (" in lines[0] and " KiB free)" in lines[0]
+    assert full or "the metadata store is full" in lines[0], lines[0]
