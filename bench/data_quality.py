@@ -7,10 +7,15 @@ In the same run, on the same CSV file:
 - Evidently's DataDriftPreset (read_csv + report), in a virtualenv this benchmark creates
   under .bench/ (Evidently pins an older pandas); at 1M rows only unless --evidently-all;
 - a pandas pass: read_csv + describe(include="all").
-Then the batch transform with and without statistics collected in the same pass.
+Then the whole command as a user runs it: `scoreline monitoring check` against a Python
+program that imports Evidently, reads both CSV files and runs DataDriftPreset, each a fresh
+process timed from start to exit (median of --repeat runs after one warm-up, bytecode caches
+written as on a user's machine). Then the batch transform with and without statistics
+collected in the same pass.
 
-Targets: >= 15x faster than Evidently at 1M rows; extra memory (peak minus the process's
-memory before reading) <= 64 MiB; statistics during batch transform add <= 15% to its time.
+Targets: >= 20x faster than Evidently in process and >= 15x as whole commands, at 1M rows;
+extra memory (peak minus the process's memory before reading) <= 64 MiB; statistics during
+batch transform add <= 15% to its time.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,17 @@ current = pd.read_csv(work / "rows.csv", header=None, names=names)
 snapshot = Report([DataDriftPreset()]).run(current, reference)
 snapshot.dict()
 report(time.perf_counter() - start, rows=len(current), extra_mib=memory("VmHWM") - before)
+"""
+
+EVIDENTLY_COMMAND = """
+import sys
+import pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+names = sys.argv[2].split(",")
+reference = pd.read_csv(sys.argv[3], header=None, names=names)
+current = pd.read_csv(sys.argv[1], header=None, names=names)
+Report([DataDriftPreset()]).run(current, reference).dict()
 """
 
 DESCRIBE = """
@@ -114,6 +132,46 @@ def baseline(work: Path) -> Path:
     return source
 
 
+def wall_seconds(command: list[str], repeat: int) -> float:
+    """Median wall-clock seconds of a whole command, each run a fresh process, after one
+    warm-up run (a user's second run: bytecode caches written, files in the page cache)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def whole_commands(work: Path, reference: Path, python: str, repeat: int) -> None:
+    names = ",".join(FEATURES)
+    scoreline = Path(sys.executable).with_name("scoreline")
+    ours = wall_seconds(
+        [
+            str(scoreline),
+            "monitoring",
+            "check",
+            str(work / "rows.csv"),
+            "--baseline",
+            str(work / "baseline"),
+            "--output",
+            str(work / "command"),
+            "--columns",
+            names,
+        ],
+        repeat,
+    )
+    program = work / "evidently_drift.py"
+    program.write_text(EVIDENTLY_COMMAND)
+    theirs = wall_seconds(
+        [python, str(program), str(work / "rows.csv"), names, str(reference)], repeat
+    )
+    print(f"  scoreline monitoring check (whole command)  {ours:7.2f} s")
+    print(f"  Evidently DataDriftPreset (whole program)   {theirs:7.2f} s")
+    print(f"  whole commands:          {theirs / ours:6.1f}x faster (target >= 15x at 1M rows)")
+
+
 def line(label: str, m: dict[str, Any]) -> str:
     extra = f" extra {m['extra_mib']:5.0f} MiB" if "extra_mib" in m else ""
     return (
@@ -150,8 +208,9 @@ def main() -> None:
                 print(line("Evidently DataDriftPreset (read_csv + run)", evidently))
                 print(
                     f"  scoreline vs Evidently:  {evidently['seconds'] / ours['seconds']:6.1f}x "
-                    "faster (target >= 15x at 1M rows)"
+                    "faster in process (target >= 20x at 1M rows)"
                 )
+                whole_commands(work, reference, python, args.repeat)
             print(
                 f"  scoreline vs describe:   {described['seconds'] / ours['seconds']:6.1f}x faster"
             )

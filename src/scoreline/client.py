@@ -579,10 +579,15 @@ class Client:
         return self.store.monitoring.for_execution(execution_id)
 
     def monitoring_history(
-        self, group: str, check_type: str | None = None, limit: int = 50
+        self,
+        group: str,
+        check_type: str | None = None,
+        limit: int = 50,
+        superseded: bool = False,
     ) -> list[MonitoringRecord]:
-        """Quality-check results of executions that used a model of ``group``."""
-        return self.store.monitoring.history(group, check_type, limit)
+        """Quality-check results of executions that used a model of ``group``; estimates
+        a realized result has replaced only when ``superseded``."""
+        return self.store.monitoring.history(group, check_type, limit, superseded)
 
     # --- rules ---------------------------------------------------------------------------
 

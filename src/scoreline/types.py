@@ -84,11 +84,19 @@ class DetailType(StrEnum):
     OBJECT_CREATED = "Object Created"
     DATA_QUALITY_VIOLATION = "Data Quality Violation"
     MODEL_QUALITY_VIOLATION = "Model Quality Violation"
+    MODEL_QUALITY_ESTIMATE_VIOLATION = "Model Quality Estimate Violation"
     RULE_DECISION = "Rule Decision"
     SCHEDULED = "Scheduled Event"
     DEPLOYMENT_APPLIED = "Deployment Applied"
     DEPLOYMENT_DESTROYED = "Deployment Destroyed"
 
+
+VIOLATIONS = (
+    DetailType.DATA_QUALITY_VIOLATION,
+    DetailType.MODEL_QUALITY_VIOLATION,
+    DetailType.MODEL_QUALITY_ESTIMATE_VIOLATION,
+)
+"""The alerts a quality check emits."""
 
 EVENT_SOURCE = "scoreline"
 

@@ -11,7 +11,7 @@ import typer
 from scoreline.cli import render
 from scoreline.cli.render import JsonFlag
 from scoreline.cli.state import client
-from scoreline.types import DetailType
+from scoreline.types import VIOLATIONS, DetailType
 
 if TYPE_CHECKING:
     from scoreline.store.records import EventRecord
@@ -178,7 +178,7 @@ def summary(detail_type: str, detail: dict[str, Any]) -> str:
     if detail_type == DetailType.MODEL_PACKAGE_STATE:
         by = f" by {get('UpdatedBy')}" if get("UpdatedBy") else ""
         return f"model {get('ModelPackageGroupName')}/{get('ModelPackageVersion')}{by}"
-    if detail_type in (DetailType.DATA_QUALITY_VIOLATION, DetailType.MODEL_QUALITY_VIOLATION):
+    if detail_type in VIOLATIONS:
         return f"{execution}/{get('stepName', '')}: {_first_fields(detail, skip=_SOURCE)}"
     if detail_type == DetailType.OBJECT_CREATED:
         return f"{get('uri') or get('object', {}).get('key', '')} (trigger {get('trigger')})"

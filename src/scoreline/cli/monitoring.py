@@ -35,12 +35,13 @@ def baseline(
     columns: Columns = None,
 ) -> None:
     """Write statistics.json and constraints.json (Model Monitor formats) for DATA."""
-    from scoreline.data.io import use_jemalloc
+    from scoreline.data.io import use_jemalloc, without_pandas
     from scoreline.monitoring.dataset import profile_data, write_baseline
 
     use_jemalloc()
-    current = profile_data(data, header, _columns(columns))
-    _, constraints = write_baseline(current, output)
+    with without_pandas():
+        current = profile_data(data, header, _columns(columns))
+        _, constraints = write_baseline(current, output)
     render.console.print(
         f"Baseline of {current.item_count} rows, {len(constraints.features)} features: "
         f"{output / 'statistics.json'}, {output / 'constraints.json'}",
@@ -70,7 +71,7 @@ def check(
     as_json: JsonFlag = False,
 ) -> None:
     """Check DATA against a baseline; writes statistics.json and constraint_violations.json."""
-    from scoreline.data.io import load_json_object, use_jemalloc
+    from scoreline.data.io import load_json_object, use_jemalloc, without_pandas
     from scoreline.errors import ParameterError
     from scoreline.monitoring.dataset import constraint_domains, profile_data, write_check
 
@@ -84,14 +85,15 @@ def check(
         )
     baseline_statistics = load_json_object(statistics) if statistics else None
     baseline_constraints = load_json_object(constraints)
-    current = profile_data(
-        data,
-        header,
-        _columns(columns),
-        baseline_statistics,
-        domains=constraint_domains(baseline_constraints),
-    )
-    report = write_check(current, baseline_constraints, baseline_statistics, output)
+    with without_pandas():
+        current = profile_data(
+            data,
+            header,
+            _columns(columns),
+            baseline_statistics,
+            domains=constraint_domains(baseline_constraints),
+        )
+        report = write_check(current, baseline_constraints, baseline_statistics, output)
     violations = [v.to_json() for v in report.violations]
     if as_json:
         render.print_json({"item_count": current.item_count, "violations": violations})
@@ -166,13 +168,22 @@ def show(execution_id: str, as_json: JsonFlag = False) -> None:
 def history(
     group: str,
     check_type: Annotated[
-        str | None, typer.Option("--check", help="data_quality or model_quality")
+        str | None,
+        typer.Option("--check", help="data_quality, model_quality or model_quality_estimate"),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    superseded: Annotated[
+        bool,
+        typer.Option(
+            "--superseded", help="Also estimates whose realized model quality has arrived."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Metrics and drift over the executions that used a model of GROUP, oldest first."""
-    results = client().monitoring_history(group, check_type, limit)
+    """Metrics and drift over the executions that used a model of GROUP, oldest first. A
+    batch's estimated model quality is replaced by the realized one once its ground truth
+    has been checked."""
+    results = client().monitoring_history(group, check_type, limit, superseded)
     if as_json:
         render.print_json([r.to_dict() for r in results])
         return

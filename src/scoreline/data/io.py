@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import importlib.abc
 import io
 import json
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -26,7 +28,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from scoreline.errors import ConfigError, DataError
 
@@ -55,6 +56,32 @@ def use_jemalloc() -> None:
     the default mimalloc (about 40 MiB less at the same speed). Kept as is when unavailable."""
     with contextlib.suppress(pa.ArrowNotImplementedError, NotImplementedError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
+@contextlib.contextmanager
+def without_pandas() -> Iterator[None]:
+    """Within: pandas cannot be imported, unless it already was.
+
+    pyarrow imports pandas (about 0.2 s) when it first converts Python values, only to
+    recognise pandas objects; data-quality work never hands it any. Afterwards pandas
+    imports normally again (pyarrow's ``to_pandas()`` included).
+    """
+    if "pandas" in sys.modules:
+        yield
+        return
+    finder = _PandasAbsent()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _PandasAbsent(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "pandas" or fullname.startswith("pandas."):
+            raise ImportError("pandas is not used here")
+        return
 
 
 def load_json_object(path: Path, what: str = "file") -> dict[str, Any]:
@@ -301,6 +328,8 @@ def _check_header(path: Path, found: Sequence[str], needed: Sequence[str]) -> No
 
 
 def _parquet_chunks(path: Path, spec: TableSpec) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq  # imports pyarrow's filesystems and ssl: only for Parquet
+
     # Without pre-buffering, memory stays flat however many row groups the file has.
     handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=CHUNK_BYTES)
     names = list(spec.columns)

@@ -232,7 +232,7 @@ def _score_file(
     try:
         for chunk in _read_ahead(chunks):
             encoded = preprocessor.encode(chunk.batch)
-            mask = _check(chunk, encoded.unknown, options.on_error)
+            mask = unscorable_rows(chunk, encoded.unknown, options.on_error)
             predictions = model.predict(encoded.matrix)
             if mask is not None:
                 rejected += int(mask.sum())
@@ -276,7 +276,9 @@ def prediction_columns(
     return columns
 
 
-def _check(chunk: Chunk, unknown: list[UnknownValue], on_error: OnError) -> np.ndarray | None:
+def unscorable_rows(
+    chunk: Chunk, unknown: list[UnknownValue], on_error: OnError
+) -> np.ndarray | None:
     """Rows of the chunk that must not be scored; raises on the first when ``on_error=fail``."""
     flagged = [(i.index, i.column, f"unknown category '{i.value}'") for i in unknown]
     flagged += [(i, c, f"'{v}' is not a finite number") for i, c, v in non_finite(chunk)]

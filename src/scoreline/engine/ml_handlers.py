@@ -107,6 +107,18 @@ class QualityCheckHandler(_BuiltinHandler):
     runner = "quality_check"
 
     def inputs(self, step: QualityCheckStep, ctx: ExecutionContext) -> dict[str, Value]:
+        if step.check_type == "model_quality_estimate":
+            assert step.dataset is not None
+            assert step.model is not None
+            assert step.reference is not None
+            estimate: dict[str, Value] = {"dataset": step.dataset, "model": step.model}
+            for name, value in (
+                ("preprocessing", step.preprocessing),
+                ("reference", step.reference),
+            ):
+                if value is not None and not _not_registered(value, ctx):
+                    estimate[name] = value
+            return estimate
         if step.check_type == "model_quality":
             assert step.predictions is not None
             assert step.ground_truth is not None
@@ -125,11 +137,13 @@ class QualityCheckHandler(_BuiltinHandler):
             name: _number(evaluate(value, ctx), step, f"thresholds.{name}")
             for name, value in step.thresholds.items()
         }
-        source = None
+        source = scored = None
         if isinstance(step.predictions, ExecutionOutput):
-            source = ctx.model_of(str(evaluate(step.predictions.execution, ctx)))
+            scored = str(evaluate(step.predictions.execution, ctx))
+            source = ctx.model_of(scored)
         return {
             "source_model": source,
+            "scored_execution": scored,
             "thresholds": thresholds,
             "check_type": step.check_type,
             "columns": step.columns,
@@ -148,6 +162,7 @@ class QualityCheckHandler(_BuiltinHandler):
             "mse_threshold": None
             if threshold is None
             else _number(threshold, step, "mse_threshold"),
+            **(_model_config(step.model, ctx) if step.model is not None else {}),
         }
 
 
@@ -177,13 +192,6 @@ class BatchTransformHandler(_BuiltinHandler):
     def config(self, step: BatchTransformStep, ctx: ExecutionContext) -> dict[str, Any]:
         if step.entry_point is not None:
             return self._handler_config(step, ctx)
-        expected = None
-        schema: dict[str, Any] = {}
-        if isinstance(step.model, StepOutput):
-            record = ctx.steps.get(step.model.step)
-            if record is not None:
-                expected = record.outputs.get(step.model.output, {}).get("sha256")
-                schema = record.metadata.get("modelSchema") or {}
         return {
             "columns": step.columns,
             "header": step.header,
@@ -194,9 +202,7 @@ class BatchTransformHandler(_BuiltinHandler):
             "threads": step.threads,
             "statistics": step.statistics,
             "shares": step.shares,
-            "model_sha256": expected,
-            "input_schema": schema,
-            "trusted_types": schema.get("trustedTypes") or [],
+            **_model_config(step.model, ctx),
             "outputs": step.output_columns,
             "threshold": step.threshold,
         }
@@ -222,6 +228,23 @@ class BatchTransformHandler(_BuiltinHandler):
             "assemble_with": step.assemble_with,
             "output_layout": step.output_layout,
         }
+
+
+def _model_config(model: Value, ctx: ExecutionContext) -> dict[str, Any]:
+    """What loading a resolved model version needs: its recorded digest (checked when it
+    loads), its input schema and the types its file may hold."""
+    expected = None
+    schema: dict[str, Any] = {}
+    if isinstance(model, StepOutput):
+        record = ctx.steps.get(model.step)
+        if record is not None:
+            expected = record.outputs.get(model.output, {}).get("sha256")
+            schema = record.metadata.get("modelSchema") or {}
+    return {
+        "model_sha256": expected,
+        "input_schema": schema,
+        "trusted_types": schema.get("trustedTypes") or [],
+    }
 
 
 def _not_registered(value: Value, ctx: ExecutionContext) -> bool:

@@ -13,14 +13,12 @@ from scoreline.engine.handlers import InlineResult, input_uri, script_path
 from scoreline.engine.ml_handlers import OWN_MODEL_KINDS, SAGEMAKER_FLAVOR
 from scoreline.errors import ArtifactError, ScorelineError, StepError
 from scoreline.pipeline.expressions import StepOutput, evaluate
-from scoreline.pipeline.ml_steps import RegisterModelStep, ResolveModelStep
+from scoreline.pipeline.ml_steps import RESOLVED_OUTPUTS, RegisterModelStep, ResolveModelStep
 from scoreline.pipeline.steps import ScriptStep, StepBase
 from scoreline.store.records import ModelVersionRecord, registered_artifacts
 from scoreline.types import ApprovalStatus, StepStatus
 
 EVALUATION_FILE = "evaluation.json"
-RESOLVED_OUTPUTS = ("preprocessing", "statistics", "constraints", "evaluation")
-"""A resolved model version's outputs besides ``model``."""
 
 
 def _group(step: RegisterModelStep | ResolveModelStep, ctx: ExecutionContext) -> str:
@@ -57,10 +55,13 @@ class RegisterModelHandler:
         preprocessing_uri = _optional_uri(step.preprocessing, "preprocessing", ctx, step)
         metrics_uri = _optional_uri(step.metrics, "metrics", ctx, step)
         baseline_uri = _optional_uri(step.baseline, "baseline", ctx, step)
+        reference_uri = _optional_uri(step.reference, "reference", ctx, step)
         user = evaluate(step.user_id, ctx) if step.user_id is not None else None
         actor = str(user or ctx.execution.started_by)
         model_sha256 = _model_sha256(ctx, model_uri, step.flavor)
         baseline = _baseline(ctx, baseline_uri)
+        if reference_uri is not None:
+            baseline["reference"] = reference_uri
         evaluation = _evaluation_file(ctx, metrics_uri)
         record, reused = ctx.store.models.create_version(
             group,

@@ -36,7 +36,7 @@ from scoreline.settings import NotificationSettings, SubjectTemplates
 from scoreline.store import MetadataStore
 from scoreline.store.outage import ride_out
 from scoreline.store.records import DeliveryRecord, EventRecord
-from scoreline.types import DetailType
+from scoreline.types import VIOLATIONS, DetailType
 
 LOG = logging.getLogger("scoreline.notify")
 CURSOR = "notifications"
@@ -265,10 +265,7 @@ def categories(event: EventRecord, customs: list[CustomMessage]) -> set[str]:
         found.add("model_changes")
         if detail.get("ModelApprovalStatus") == AWAITING:
             found.add("approvals")
-    elif event.detail_type in (
-        DetailType.DATA_QUALITY_VIOLATION.value,
-        DetailType.MODEL_QUALITY_VIOLATION.value,
-    ):
+    elif event.detail_type in VIOLATIONS:
         found.add("violations")
     return found
 

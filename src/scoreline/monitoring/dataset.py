@@ -194,11 +194,24 @@ def profile_data(
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a temporary name, then a rename)."""
+    """Write JSON atomically (a temporary name, then a rename): objects indented, lists of
+    plain values (a sketch's thousands of numbers) on one line, as Model Monitor lays out
+    its files."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.write_text(_layout(data, "") + "\n", encoding="utf-8")
     partial.replace(path)
+
+
+def _layout(value: Any, indent: str) -> str:
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = (f"{inner}{json.dumps(str(k))}: {_layout(v, inner)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        items = (f"{inner}{_layout(v, inner)}" for v in value)
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    return json.dumps(value)
 
 
 def write_baseline(current: DatasetProfile, out: Path) -> tuple[dict[str, Any], Constraints]:

@@ -36,9 +36,11 @@ class _TaskStep(StepBase):
 
 
 class QualityCheckStep(_TaskStep):
-    """Data quality (statistics, constraints, violations against a baseline) or model quality
-    (predictions against ground truth), written to the output ``report`` in Model Monitor's
-    formats. A violation is an alert: the step succeeds unless ``fail_on_violation``."""
+    """Data quality (statistics, constraints, violations against a baseline), model quality
+    (predictions against ground truth), or model quality estimated before the ground truth
+    arrives (the batch ``dataset`` scored by ``model``, against the version's labelled
+    ``reference``), written to the output ``report`` in Model Monitor's formats. A
+    violation is an alert: the step succeeds unless ``fail_on_violation``."""
 
     location_fields = (
         "dataset",
@@ -46,11 +48,14 @@ class QualityCheckStep(_TaskStep):
         "baseline_constraints",
         "predictions",
         "ground_truth",
+        "model",
+        "preprocessing",
+        "reference",
     )
 
     handler: ClassVar[str] = "scoreline.engine.ml_handlers:QualityCheckHandler"
     kind: Literal["quality_check"] = "quality_check"
-    check_type: Literal["data_quality", "model_quality"] = "data_quality"
+    check_type: Literal["data_quality", "model_quality", "model_quality_estimate"] = "data_quality"
     # data quality
     dataset: Value | None = None
     columns: list[str] | None = None
@@ -73,11 +78,19 @@ class QualityCheckStep(_TaskStep):
         default_factory=dict, description="metric -> threshold, e.g. {accuracy: 0.8}"
     )
     fail_on_violation: Value = False
+    # model quality estimate (also dataset, header, columns, ground_truth_column, thresholds)
+    model: Value | None = None
+    preprocessing: Value | None = None
+    reference: Value | None = None
 
     @model_validator(mode="after")
     def _inputs_for_type(self) -> QualityCheckStep:
-        if self.check_type == "data_quality" and self.dataset is None:
-            raise ValueError("a data_quality check needs 'dataset'")
+        if self.check_type != "model_quality" and self.dataset is None:
+            raise ValueError(f"a {self.check_type} check needs 'dataset'")
+        if self.check_type == "model_quality_estimate" and (
+            self.model is None or self.reference is None
+        ):
+            raise ValueError("a model_quality_estimate check needs 'model' and 'reference'")
         if self.check_type == "model_quality" and (
             self.predictions is None or self.ground_truth is None
         ):
@@ -247,7 +260,7 @@ class RegisterModelStep(StepBase):
     """Registers a new, immutable model version in ``model_package_group_name`` with its
     fitted preprocessing, metrics, data-quality baseline and lineage (DESIGN §6)."""
 
-    location_fields = ("model", "preprocessing", "metrics", "baseline")
+    location_fields = ("model", "preprocessing", "metrics", "baseline", "reference")
 
     handler: ClassVar[str] = "scoreline.engine.registry_handlers:RegisterModelHandler"
     kind: Literal["register_model"] = "register_model"
@@ -263,6 +276,12 @@ class RegisterModelStep(StepBase):
     metrics: Value | None = Field(default=None, description="evaluation.json, or its folder")
     baseline: Value | None = Field(
         default=None, description="folder with statistics.json and constraints.json"
+    )
+    reference: Value | None = Field(
+        default=None,
+        description="labelled rows the model did not train on (the test split: its input "
+        "columns and the true value, with a header), kept with the version to estimate its "
+        "quality on new batches before their labels arrive",
     )
     approval_status: Value = "PendingManualApproval"
     model_description: Value = ""
@@ -297,4 +316,11 @@ class ResolveModelStep(StepBase):
         return list(RESOLVED_OUTPUTS)
 
 
-RESOLVED_OUTPUTS = ("model", "preprocessing", "statistics", "constraints", "evaluation")
+RESOLVED_OUTPUTS = (
+    "model",
+    "preprocessing",
+    "statistics",
+    "constraints",
+    "evaluation",
+    "reference",
+)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scoreline.data.io import data_files, load_json_object
+from scoreline.data.io import data_files, load_json_object, without_pandas
 from scoreline.errors import StepError
 from scoreline.monitoring.dataset import (
     constraint_domains,
@@ -38,7 +38,12 @@ from scoreline.runners.common import (
 def main(config: dict[str, Any]) -> dict[str, Any]:
     if config["check_type"] == "model_quality":
         return model_quality(config)
-    return data_quality(config)
+    if config["check_type"] == "model_quality_estimate":
+        from scoreline.runners.estimation import model_quality_estimate
+
+        return model_quality_estimate(config)
+    with without_pandas():
+        return data_quality(config)
 
 
 def _load_json(folder: Path | None, name: str) -> dict[str, Any] | None:
@@ -147,17 +152,21 @@ def model_quality(config: dict[str, Any]) -> dict[str, Any]:
     )
     values = {name: metric.value for name, metric in metrics.items()}
     metadata: dict[str, Any] = {"rows": int(y_true.size), **values}
-    if not thresholds:
-        return metadata
-    write_json(report / "constraints.json", model_quality_constraints(thresholds, problem_type))
-    write_json(report / "constraint_violations.json", {"violations": violations})
-    metadata.update(model_quality_passed=passed, thresholds=thresholds)
+    if thresholds:
+        write_json(report / "constraints.json", model_quality_constraints(thresholds, problem_type))
+        write_json(report / "constraint_violations.json", {"violations": violations})
+        metadata.update(model_quality_passed=passed, thresholds=thresholds)
     if mse_threshold is not None:
         metadata["mse_threshold"] = mse_threshold
     source = config.get("source_model") or {}
     if source:  # a later check of an earlier execution's predictions: its model counts
         metadata["sourceModel"] = source
     metadata["monitoring"] = {
+        **(
+            {"scored_execution_id": config["scored_execution"]}
+            if config.get("scored_execution")
+            else {}
+        ),
         **(
             {
                 "group_name": source["ModelPackageGroupName"],

@@ -410,9 +410,13 @@ def create_app(client: Client, bind_host: str = "127.0.0.1") -> Guard:
 
     @app.get("/api/v1/monitoring/history/{group}", tags=["monitoring"], responses=ERROR_RESPONSES)
     def history(
-        group: str, who: Reader, check: str | None = None, limit: Limit = 50
+        group: str,
+        who: Reader,
+        check: str | None = None,
+        limit: Limit = 50,
+        superseded: bool = False,
     ) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in client.monitoring_history(group, check, limit)]
+        return [r.to_dict() for r in client.monitoring_history(group, check, limit, superseded)]
 
     @app.get("/api/v1/events", tags=["events"], responses=ERROR_RESPONSES)
     def events(

@@ -118,47 +118,82 @@ def _shares(
     )
 
 
-def monitoring_charts(client: Client, group: str) -> list[dict[str, Any]]:
-    """Model quality over executions with its threshold, the latest drift per feature, and
-    baseline-versus-current distributions of each feature."""
-    results = client.monitoring_history(group, limit=200)
-    charts: list[dict[str, Any]] = []
-    quality = [r for r in results if r.check_type == "model_quality" and "mse" in r.metrics]
-    if quality:
-        x = [_when(r.created_at) for r in quality]
-        thresholds = []
-        for r in quality:
+QUALITY_METRICS = ("mse", "auc", "accuracy", "f1")
+"""The metric the model-quality chart follows: the first of these the results have."""
+
+
+def _quality_chart(client: Client, results: list[Any]) -> dict[str, Any] | None:
+    """Realized model quality (a line), estimates made before the labels arrived (dotted,
+    with their bands) and the threshold each check used."""
+    checks = [r for r in results if r.check_type.startswith("model_quality")]
+    metric = next((m for m in QUALITY_METRICS if any(m in r.metrics for r in checks)), None)
+    if metric is None:
+        return None
+    traces: list[dict[str, Any]] = []
+    thresholds: list[tuple[str, float]] = []
+    for check_type, name, style in (
+        ("model_quality", metric, {"mode": "lines+markers"}),
+        (
+            "model_quality_estimate",
+            f"{metric} (estimated)",
+            {"mode": "markers+lines", "line": {"dash": "dot"}},
+        ),
+    ):
+        rows = [r for r in checks if r.check_type == check_type and metric in r.metrics]
+        if not rows:
+            continue
+        values = [r.metrics[metric] for r in rows]
+        trace: dict[str, Any] = {
+            "x": [_when(r.created_at) for r in rows],
+            "y": [v["value"] for v in values],
+            "name": name,
+            "type": "scatter",
+            **style,
+        }
+        if check_type == "model_quality_estimate":
+            trace["error_y"] = {
+                "type": "data",
+                "symmetric": False,
+                "array": [v.get("upper", v["value"]) - v["value"] for v in values],
+                "arrayminus": [v["value"] - v.get("lower", v["value"]) for v in values],
+            }
+        traces.append(trace)
+        for r in rows:
             step = next(
                 (s for s in client.steps(r.execution_id) if s.step_name == r.step_name), None
             )
-            thresholds.append(step.metadata.get("mse_threshold") if step else None)
-        charts.append(
+            limit = (step.metadata.get("thresholds") or {}).get(metric) if step else None
+            if limit is not None:
+                thresholds.append((_when(r.created_at), float(limit)))
+    if thresholds:
+        thresholds.sort()
+        traces.append(
             {
-                "id": "chart-quality",
-                "title": "Model quality (mse) over executions",
-                "traces": [
-                    {
-                        "x": x,
-                        "y": [r.metrics["mse"]["value"] for r in quality],
-                        "name": "mse",
-                        "type": "scatter",
-                        "mode": "lines+markers",
-                    },
-                    {
-                        "x": x,
-                        "y": thresholds,
-                        "name": "threshold",
-                        "type": "scatter",
-                        "mode": "lines",
-                        "line": {"dash": "dash", "color": "#cf222e"},
-                    },
-                ],
-                "layout": {
-                    "title": {"text": "Model quality (mse) over executions"},
-                    "margin": {"t": 40, "r": 10, "l": 40, "b": 60},
-                },
+                "x": [x for x, _ in thresholds],
+                "y": [y for _, y in thresholds],
+                "name": "threshold",
+                "type": "scatter",
+                "mode": "markers",
+                "marker": {"symbol": "line-ew-open", "size": 14, "color": "#cf222e"},
             }
         )
+    title = f"Model quality ({metric}) over executions, realized and estimated"
+    return {
+        "id": "chart-quality",
+        "title": title,
+        "traces": traces,
+        "layout": {"title": {"text": title}, "margin": {"t": 40, "r": 10, "l": 40, "b": 60}},
+    }
+
+
+def monitoring_charts(client: Client, group: str) -> list[dict[str, Any]]:
+    """Model quality over executions with its threshold, the latest drift per feature, and
+    baseline-versus-current distributions of each feature."""
+    results = client.monitoring_history(group, limit=200, superseded=True)
+    charts: list[dict[str, Any]] = []
+    quality = _quality_chart(client, results)
+    if quality:
+        charts.append(quality)
     data = [r for r in results if r.check_type == "data_quality" and r.drift]
     if data:
         latest = data[-1]

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from scoreline.store.sql import MetadataStore
 
 
+ESTIMATE = "model_quality_estimate"
+
+
 class MonitoringStore:
     """Obtained as ``MetadataStore.monitoring``."""
 
@@ -50,6 +53,10 @@ class MonitoringStore:
                 drift=result.get("drift", []),
                 violations=result.get("violations", []),
                 report_uri=result.get("report_uri"),
+                scored_execution_id=result.get("scored_execution_id")
+                or (
+                    execution_id if str(result["check_type"]).startswith("model_quality") else None
+                ),
             )
         )
 
@@ -63,13 +70,31 @@ class MonitoringStore:
             return [MonitoringRecord(**row._mapping) for row in conn.execute(query)]
 
     def history(
-        self, group: str, check_type: str | None = None, limit: int = 100
+        self,
+        group: str,
+        check_type: str | None = None,
+        limit: int = 100,
+        superseded: bool = False,
     ) -> list[MonitoringRecord]:
-        """Results of executions that used a model of ``group``, oldest first."""
-        query = sa.select(t.monitoring_results).where(t.monitoring_results.c.group_name == group)
+        """Results of executions that used a model of ``group``, oldest first. An estimate
+        of a batch whose realized model quality has been recorded since is left out, unless
+        ``superseded``: the realized result replaces it."""
+        results = t.monitoring_results
+        query = sa.select(results).where(results.c.group_name == group)
         if check_type:
-            query = query.where(t.monitoring_results.c.check_type == check_type)
-        query = query.order_by(t.monitoring_results.c.id.desc()).limit(limit)
+            query = query.where(results.c.check_type == check_type)
+        if not superseded:
+            realized = results.alias("realized")
+            query = query.where(
+                ~sa.and_(
+                    results.c.check_type == ESTIMATE,
+                    sa.exists().where(
+                        (realized.c.check_type == "model_quality")
+                        & (realized.c.scored_execution_id == results.c.scored_execution_id)
+                    ),
+                )
+            )
+        query = query.order_by(results.c.id.desc()).limit(limit)
         with self._store.engine.connect() as conn:
             rows = [MonitoringRecord(**row._mapping) for row in conn.execute(query)]
         return rows[::-1]

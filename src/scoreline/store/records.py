@@ -194,6 +194,9 @@ class MonitoringRecord(_Record):
     drift: list[dict[str, Any]]
     violations: list[dict[str, Any]]
     report_uri: str | None
+    scored_execution_id: str | None = None
+    """The execution whose predictions a model-quality result is about (an estimate's own;
+    a late ground-truth check's earlier one)."""
 
 
 @dataclass(frozen=True)

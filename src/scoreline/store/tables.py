@@ -192,6 +192,7 @@ monitoring_results = sa.Table(
     sa.Column("drift", sa.JSON, nullable=False),
     sa.Column("violations", sa.JSON, nullable=False),
     sa.Column("report_uri", sa.Text),
+    sa.Column("scored_execution_id", sa.String(32), index=True),
     sa.UniqueConstraint("execution_id", "step_name", name="uq_monitoring_per_step"),
 )
 

@@ -5,7 +5,9 @@ the training split only, and write:
 - train/validation/test: processed rows, headerless, target first (the reference's layout);
 - preprocessing: the fitted preprocessing, registered with the model and reused unchanged at
   inference (no refitting on a scoring batch);
-- baseline: the raw feature rows of the training split, for the data-quality baseline.
+- baseline: the raw feature rows of the training split, for the data-quality baseline;
+- reference: the raw rows of the test split with a header (features and rings), registered
+  with the model to estimate its quality on new batches before their ground truth arrives.
 """
 
 import argparse
@@ -78,6 +80,12 @@ def main() -> None:
     baseline = train.select(FEATURES)
     baseline = baseline.set_column(0, "sex", baseline.column("sex").cast(pa.string()))
     write_csv(baseline, Path(os.environ["SCORELINE_OUTPUT_BASELINE"]) / "training-baseline.csv")
+
+    reference = raw.take(pa.array(splits["test"]))
+    reference = reference.set_column(0, "sex", reference.column("sex").cast(pa.string()))
+    pacsv.write_csv(
+        reference, Path(os.environ["SCORELINE_OUTPUT_REFERENCE"]) / "test-reference.csv"
+    )
 
 
 if __name__ == "__main__":
