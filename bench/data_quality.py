@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from abalone_rows import FEATURES, REPO, generate, measure, prepare
+from peers import peer_python
 
-EVIDENTLY_VENV = REPO / ".bench" / "evidently-venv"
 EVIDENTLY_PINS = ("evidently==0.7.23", "pandas==2.2.3")
 SIZES = (1_000_000, 10_000_000)
 
@@ -108,21 +108,6 @@ report(time.perf_counter() - start, rows=result.scored)
 """
 
 
-def evidently_python() -> str:
-    """The interpreter of the Evidently virtualenv, created on first use."""
-    python = EVIDENTLY_VENV / "bin" / "python"
-    if not python.exists():
-        uv = REPO / ".venv" / "bin" / "uv"
-        subprocess.run(
-            [str(uv), "venv", "--quiet", "--python", "3.11", str(EVIDENTLY_VENV)], check=True
-        )
-        subprocess.run(
-            [str(uv), "pip", "install", "--quiet", "--python", str(python), *EVIDENTLY_PINS],
-            check=True,
-        )
-    return str(python)
-
-
 def baseline(work: Path) -> Path:
     """statistics.json and constraints.json of the 4,177 Abalone inference rows."""
     from scoreline.monitoring.dataset import profile_data, write_baseline
@@ -190,7 +175,7 @@ def main() -> None:
         f"machine: {platform.machine()} cores: {os.cpu_count()} "
         f"python {platform.python_version()} evidently: {EVIDENTLY_PINS[0]}"
     )
-    python = evidently_python()
+    python = peer_python("evidently", EVIDENTLY_PINS)
     names = ",".join(FEATURES)
     with tempfile.TemporaryDirectory(prefix="scoreline-bench-") as tmp:
         work = Path(tmp)

@@ -438,7 +438,10 @@ def test_a_breach_retrains_once_and_a_second_breach_in_the_cooldown_is_suppresse
     assert violations[-1]["detail"]["metrics"]["mse"] > 1.0
 
     started = _decisions(project)[before:]
-    assert [d["decision"] for d in started] == ["started"]
+    # the realized breach and the estimated one (ModelQualityEstimateStep) both match the
+    # rule: the first starts the retraining, the other finds it running
+    assert [d["decision"] for d in started] == ["started", "suppressed"]
+    assert "still running" in started[1]["reason"] or "cooldown" in started[1]["reason"]
     retraining = started[0]["pipelineExecutionId"]
     client = project.client()
     assert client.execution(retraining).pipeline_name == "TrainingWHPOPipeline"
@@ -447,8 +450,8 @@ def test_a_breach_retrains_once_and_a_second_breach_in_the_cooldown_is_suppresse
     second = project.run("InferencePipeline", *breach)
     assert second["status"] == "Succeeded"
     decisions = _decisions(project)[before:]
-    assert [d["decision"] for d in decisions] == ["started", "suppressed"]
-    assert decisions[1]["reason"].startswith("cooldown PT6H after the last start")
+    assert [d["decision"] for d in decisions] == ["started"] + ["suppressed"] * 3
+    assert decisions[-1]["reason"].startswith("cooldown PT6H after the last start")
     by_rule = [
         e
         for e in client.executions(pipeline="TrainingWHPOPipeline", limit=100)
@@ -477,7 +480,7 @@ def test_ground_truth_that_arrives_later_is_checked_against_the_past_run(
     assert history[-1]["model_version"] == approved
     assert history[-1]["metrics"]["mse"]["value"] == check["mse"]
     shown = json.loads(project.cli("monitoring", "show", scored["id"], "--json").stdout)
-    assert [r["check_type"] for r in shown] == ["data_quality"]
+    assert [r["check_type"] for r in shown] == ["data_quality", "model_quality_estimate"]
     assert {d["feature_name"] for d in shown[0]["drift"]} >= {"sex", "length"}
     missing = project.run(
         "ModelQualityPipeline",
@@ -496,3 +499,53 @@ def test_ground_truth_that_arrives_later_is_checked_against_the_past_run(
     assert no_file.returncode == 1
     assert no_file.stderr.startswith("error: parameter 'GroundTruthData': 'x.csv' does not exist")
     assert len(project.client().executions(limit=1000)) == before, "nothing was started"
+
+
+def test_an_estimated_breach_retrains_before_the_ground_truth_and_the_realized_result_replaces_it(
+    tmp_path: Path,
+) -> None:
+    project = Abalone(tmp_path / "project")  # its own rule state: no cooldown from other tests
+    version = project.train_and_approve()
+    scored = project.run("InferencePipeline", "AccuracyMseThreshold=2.5")  # no ground truth
+    assert step(scored, "ModelQualityCheckStep")["status"] == "Skipped"
+    estimate = step(scored, "ModelQualityEstimateStep")["metadata"]
+    assert estimate["model_quality_passed"] is False
+    assert estimate["referenceRows"] == 627, "the registered test split (15% of 4,177 rows)"
+    events = project.cli("events", "list", "--type", "Model Quality Estimate Violation", "--json")
+    (alert,) = json.loads(events.stdout)
+    assert alert["detail"]["pipelineExecutionId"] == scored["id"]
+    assert alert["detail"]["ModelPackageGroupName"] == GROUP
+    assert alert["detail"]["metrics"]["mse"] == estimate["mse"] > 2.5
+
+    (decision,) = _decisions(project)
+    assert decision["decision"] == "started"
+    client = project.client()
+    assert client.execution(decision["pipelineExecutionId"]).pipeline_name == (
+        "TrainingWHPOPipeline"
+    )
+    assert _wait(client, decision["pipelineExecutionId"]) == "Succeeded"
+
+    def history(*options: str) -> list[dict[str, Any]]:
+        shown = project.cli("monitoring", "history", GROUP, *options, "--json").stdout
+        return [r for r in json.loads(shown) if r["check_type"].startswith("model_quality")]
+
+    (estimated,) = history()
+    assert estimated["check_type"] == "model_quality_estimate"
+    assert estimated["model_version"] == version
+    band = estimated["metrics"]["mse"]
+    assert band["lower"] < band["value"] == estimate["mse"] < band["upper"]
+
+    late = project.run(
+        "ModelQualityPipeline",
+        f"InferenceExecutionId={scored['id']}",
+        "GroundTruthData=data/ground-truth.csv",
+        "AccuracyMseThreshold=2.5",
+    )
+    (realized,) = history()
+    assert realized["check_type"] == "model_quality"
+    assert realized["execution_id"] == late["id"]
+    assert realized["scored_execution_id"] == scored["id"]
+    assert [r["check_type"] for r in history("--superseded")] == [
+        "model_quality_estimate",
+        "model_quality",
+    ]

@@ -139,6 +139,8 @@ def details(step) -> str:  # type: ignore[no-untyped-def]
         )
     if "violations" in meta:
         return f"{meta['violations']} violation(s)"
+    if meta.get("estimated") is False:
+        return str(meta.get("reason", "not estimated"))
     if "model_quality_passed" in meta:
         verdict = "passed" if meta["model_quality_passed"] else "BREACH"
         checked = [
@@ -146,7 +148,8 @@ def details(step) -> str:  # type: ignore[no-untyped-def]
             for name, threshold in sorted((meta.get("thresholds") or {}).items())
             if isinstance(meta.get(name), int | float) and isinstance(threshold, int | float)
         ]
-        return f"{', '.join(checked) or 'model quality'}: {verdict}"
+        estimated = "estimated " if meta.get("estimated") else ""
+        return f"{estimated}{', '.join(checked) or 'model quality'}: {verdict}"
     if meta.get("checkSkipped"):
         return "baseline computed (check skipped)"
     return ", ".join(sorted(step.outputs))

@@ -26,13 +26,20 @@ from scoreline.monitoring.model_quality import Metric
 BAND_WIDTH = 3.0
 """Half-width of the confidence band, in standard deviations (NannyML's default)."""
 
-DLE_ROUNDS = 100
-DLE_PARAMS = {  # LightGBM's defaults, which NannyML's DLE uses, in XGBoost's terms
+DLE_ROUNDS = 50
+DLE_ROWS = 20_000
+"""At most this many reference rows (a seeded sample) train the loss models; their level
+is then set on the whole reference (the estimate of the reference equals its realized
+loss), so the sample changes the shape of the estimate, not its level."""
+DLE_PARAMS = {  # LightGBM's default tree shape (NannyML's DLE uses it) in XGBoost's terms,
+    # with half the rounds at twice the learning rate and 64 bins: 3x faster to fit, and the
+    # estimates stay within 1% of NannyML's (bench/performance_estimation.py)
     "tree_method": "hist",
     "grow_policy": "lossguide",
     "max_leaves": 31,
     "max_depth": 0,
-    "eta": 0.1,
+    "max_bin": 64,
+    "eta": 0.2,
     "min_child_weight": 20,
     "seed": 0,
 }
@@ -217,21 +224,31 @@ class DLE:
             raise DataError("the reference has no rows to fit the estimator on")
         inputs = _inputs(features, predicted)
         residual = truth - predicted
+        sample = slice(None)
+        if predicted.size > DLE_ROWS:
+            rng = np.random.default_rng(0)
+            sample = np.sort(rng.choice(predicted.size, DLE_ROWS, replace=False))
         params = {**DLE_PARAMS, "nthread": threads}
         self.models = {}
+        self.scale = {}
         self.reference_spread = {}
         for name, loss in (("mae", np.abs(residual)), ("mse", residual**2)):
-            matrix = xgb.DMatrix(inputs, label=loss, nthread=threads)
-            self.models[name] = xgb.train(params, matrix, num_boost_round=DLE_ROUNDS)
+            matrix = xgb.DMatrix(inputs[sample], label=loss[sample], nthread=threads)
+            model = xgb.train(params, matrix, num_boost_round=DLE_ROUNDS)
+            fitted = np.maximum(model.inplace_predict(inputs), 0.0).mean()
+            # on the whole reference the estimate equals the realized loss
+            self.scale[name] = float(loss.mean() / fitted) if fitted > 0 else 1.0
+            self.models[name] = model
             self.reference_spread[name] = float(loss.std())
 
     def losses(self, features: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """Per row, the expected absolute and squared error (two columns)."""
-        import xgboost as xgb
-
-        matrix = xgb.DMatrix(_inputs(features, predicted))
+        inputs = _inputs(features, predicted)
         return np.column_stack(
-            [np.maximum(self.models[name].predict(matrix), 0.0) for name in ("mae", "mse")]
+            [
+                np.maximum(self.models[name].inplace_predict(inputs), 0.0) * self.scale[name]
+                for name in ("mae", "mse")
+            ]
         )
 
     def estimate(self, losses: np.ndarray) -> dict[str, Estimate]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
