@@ -146,6 +146,7 @@ def test_the_monitoring_page_draws_its_charts(
     assert session.page.locator(".chart svg.main-svg").count() >= 10
     legend = session.page.inner_text("#chart-quality")
     assert "threshold" in legend
+    assert "mse (estimated)" in legend, "estimates made before the labels are charted too"
     session.shot("monitoring")
     session.check_clean()
 
