@@ -502,8 +502,10 @@ def test_ground_truth_that_arrives_later_is_checked_against_the_past_run(
 
 
 def test_an_estimated_breach_retrains_before_the_ground_truth_and_the_realized_result_replaces_it(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in ("SCORELINE_STORE", "SCORELINE_ARTIFACTS", "SCORELINE_RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)  # embedded, whichever tier ran before
     project = Abalone(tmp_path / "project")  # its own rule state: no cooldown from other tests
     version = project.train_and_approve()
     scored = project.run("InferencePipeline", "AccuracyMseThreshold=2.5")  # no ground truth

@@ -48,6 +48,10 @@ def test_inference_scores_probabilities_as_the_pipeline_itself_predicts(project:
     quality = by_name["ModelQuality"]["metadata"]
     assert quality["model_quality_passed"] is True
     assert quality["auc"] > 0.95
+    estimate = by_name["QualityEstimate"]["metadata"]  # CBPE, from the probabilities alone
+    assert estimate["model_quality_passed"] is True
+    for name in ("auc", "accuracy", "f1"):
+        assert estimate[name] == pytest.approx(quality[name], abs=0.05), name
 
     version = json.loads(cli(project, "models", "show", "breast-cancer", "1", "--json").stdout)
     assert version["flavor"] == "sklearn"
