@@ -58,6 +58,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/orchestration.py
 	$(BIN)/python bench/batch_transform.py
 	$(BIN)/python bench/data_quality.py
+	$(BIN)/python bench/performance_estimation.py
 	$(BIN)/python bench/flavors.py
 
 # Ray scale-out (issue 8): meant for a machine with 16 cores or more (the device tool's).
