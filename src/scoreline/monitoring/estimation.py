@@ -224,7 +224,7 @@ class DLE:
             raise DataError("the reference has no rows to fit the estimator on")
         inputs = _inputs(features, predicted)
         residual = truth - predicted
-        sample = slice(None)
+        sample = np.arange(predicted.size)
         if predicted.size > DLE_ROWS:
             rng = np.random.default_rng(0)
             sample = np.sort(rng.choice(predicted.size, DLE_ROWS, replace=False))
