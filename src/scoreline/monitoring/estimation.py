@@ -212,8 +212,9 @@ def _two_dimensional(probabilities: np.ndarray) -> np.ndarray:
 
 
 class DLE:
-    """Direct loss estimation for a regressor: one model of the absolute error and one of
-    the squared error, each from the row's inputs and prediction, fitted on the reference."""
+    """Direct loss estimation for a regressor: a model of each row's absolute and squared
+    error (two targets of one booster, which shares its binning between them) from the
+    row's inputs and prediction, fitted on the reference."""
 
     def __init__(
         self, features: np.ndarray, predicted: np.ndarray, truth: np.ndarray, threads: int = 0
@@ -224,32 +225,26 @@ class DLE:
             raise DataError("the reference has no rows to fit the estimator on")
         inputs = _inputs(features, predicted)
         residual = truth - predicted
+        loss = np.column_stack([np.abs(residual), residual**2])
         sample = np.arange(predicted.size)
         if predicted.size > DLE_ROWS:
             rng = np.random.default_rng(0)
             sample = np.sort(rng.choice(predicted.size, DLE_ROWS, replace=False))
-        params = {**DLE_PARAMS, "nthread": threads}
-        self.models = {}
-        self.scale = {}
-        self.reference_spread = {}
-        for name, loss in (("mae", np.abs(residual)), ("mse", residual**2)):
-            matrix = xgb.DMatrix(inputs[sample], label=loss[sample], nthread=threads)
-            model = xgb.train(params, matrix, num_boost_round=DLE_ROUNDS)
-            fitted = np.maximum(model.inplace_predict(inputs), 0.0).mean()
-            # on the whole reference the estimate equals the realized loss
-            self.scale[name] = float(loss.mean() / fitted) if fitted > 0 else 1.0
-            self.models[name] = model
-            self.reference_spread[name] = float(loss.std())
+        matrix = xgb.DMatrix(inputs[sample], label=loss[sample], nthread=threads)
+        self.model = xgb.train(
+            {**DLE_PARAMS, "nthread": threads}, matrix, num_boost_round=DLE_ROUNDS
+        )
+        fitted = self._raw(inputs).mean(axis=0)
+        # on the whole reference the estimate equals the realized loss
+        self.scale = np.where(fitted > 0, loss.mean(axis=0) / np.where(fitted > 0, fitted, 1), 1)
+        self.reference_spread = dict(zip(("mae", "mse"), loss.std(axis=0).tolist(), strict=True))
+
+    def _raw(self, inputs: np.ndarray) -> np.ndarray:
+        return np.maximum(self.model.inplace_predict(inputs).reshape(-1, 2), 0.0)
 
     def losses(self, features: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """Per row, the expected absolute and squared error (two columns)."""
-        inputs = _inputs(features, predicted)
-        return np.column_stack(
-            [
-                np.maximum(self.models[name].inplace_predict(inputs), 0.0) * self.scale[name]
-                for name in ("mae", "mse")
-            ]
-        )
+        return self._raw(_inputs(features, predicted)) * self.scale
 
     def estimate(self, losses: np.ndarray) -> dict[str, Estimate]:
         """mae, mse and rmse over the rows whose expected losses are given."""
